@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from audit.actors import Actor, Role
+from tests.factories import UserFactory
+
+ROLE_NAMES = ("viewer", "operator", "admin")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``postgres`` run only in the PostgreSQL pass of ``make test``."""
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://… -m postgres")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def viewer(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="viewer", role="viewer")
+
+
+@pytest.fixture
+def operator(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="operator", role="operator")
+
+
+@pytest.fixture
+def admin_user(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="admin", role="admin")
+
+
+@pytest.fixture
+def users(viewer, operator, admin_user):  # type: ignore[no-untyped-def]
+    return {"viewer": viewer, "operator": operator, "admin": admin_user}
+
+
+@pytest.fixture
+def actors() -> dict[str, Actor]:
+    return {
+        "viewer": Actor("viewer", Role.VIEWER),
+        "operator": Actor("operator", Role.OPERATOR),
+        "admin": Actor("admin", Role.ADMIN),
+        "system": Actor.system(),
+    }

@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings module with test-only defaults."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("SECURE_HTTPS", "false")
+os.environ.setdefault("TRADING_VAR_DIR", os.path.join(tempfile.gettempdir(), "trading-test-var"))
+
+from tradingsite.settings import *  # noqa: E402,F403
+
+# Hashing passwords slowly protects real users, not test fixtures.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+STATIC_ROOT = os.path.join(os.environ["TRADING_VAR_DIR"], "staticfiles")
+os.makedirs(STATIC_ROOT, exist_ok=True)

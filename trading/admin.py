@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from audit.actors import Actor, Role, role_of
+from trading import state
+from trading.admin_base import ReadOnlyAdmin
+from trading.models import (
+    Bot,
+    BotConfig,
+    Candle,
+    CycleRun,
+    EquitySnapshot,
+    Fill,
+    MetricsSnapshot,
+    Order,
+    Position,
+    SystemState,
+)
+
+
+class StateChangeForm(forms.Form):
+    target = forms.ChoiceField(choices=SystemState.State.choices, label="New state")
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when leaving an emergency stop.",
+    )
+
+
+@admin.register(SystemState)
+class SystemStateAdmin(admin.ModelAdmin):
+    """The state is changed through the state service, never by editing the row."""
+
+    list_display = ("state", "changed_at", "changed_by", "reason", "scheduler_enabled")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return role_of(request.user) >= Role.OPERATOR
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return role_of(request.user) >= Role.VIEWER
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        state.current()
+        return HttpResponseRedirect(reverse("admin:trading_systemstate_change", args=[1]))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        row = state.current()
+        can_change = self.has_change_permission(request, row)
+        form = StateChangeForm(request.POST or None, initial={"target": row.state})
+        if request.method == "POST" and can_change and form.is_valid():
+            try:
+                state.transition(
+                    target=form.cleaned_data["target"],
+                    actor=Actor.for_user(request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except state.StateError as exc:
+                messages.error(request, f"Refused: {exc.message}")
+            else:
+                messages.success(request, f"The system is now {state.current().get_state_display()}.")
+                return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "System state",
+            "opts": self.model._meta,
+            "row": row,
+            "form": form,
+            "can_change": can_change,
+        }
+        return TemplateResponse(request, "admin/trading/systemstate/change_state.html", context)
+
+
+class BotConfigInline(admin.TabularInline):
+    model = BotConfig
+    extra = 0
+    can_delete = False
+    fields = ("version", "is_active", "symbol", "timeframe", "strategy", "mode", "source", "author_name", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin):
+    list_display = ("name", "enabled", "cash", "last_cycle_at", "last_candle_time")
+    list_filter = ("enabled",)
+    search_fields = ("name",)
+    readonly_fields = (
+        "cash",
+        "peak_equity",
+        "created_at",
+        "last_cycle_at",
+        "last_candle_time",
+        "cycle_lock_token",
+        "cycle_locked_until",
+    )
+    inlines = [BotConfigInline]
+
+
+@admin.register(BotConfig)
+class BotConfigAdmin(ReadOnlyAdmin):
+    list_display = ("bot", "version", "is_active", "strategy", "symbol", "timeframe", "mode", "source", "author_name", "created_at")
+    list_filter = ("is_active", "source", "mode", "strategy", "bot")
+    search_fields = ("bot__name", "strategy", "note", "author_name")
+    list_select_related = ("bot",)
+
+
+@admin.register(Candle)
+class CandleAdmin(ReadOnlyAdmin):
+    list_display = ("symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume")
+    list_filter = ("symbol", "timeframe", "source")
+    search_fields = ("symbol",)
+    date_hierarchy = "open_time"
+    show_full_result_count = False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "bot", "symbol", "side", "order_type", "quantity", "price", "status", "filled_quantity", "avg_fill_price", "mode", "client_order_id")
+    list_filter = ("status", "side", "mode", "order_type", "symbol", "bot")
+    search_fields = ("client_order_id", "exchange_order_id", "symbol", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("bot",)
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    list_display = ("filled_at", "bot", "symbol", "side", "quantity", "price", "fee", "fee_asset", "trade_id")
+    list_filter = ("side", "symbol", "bot")
+    search_fields = ("trade_id", "order__client_order_id", "symbol")
+    date_hierarchy = "filled_at"
+    list_select_related = ("bot",)
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ("bot", "symbol", "quantity", "avg_entry_price", "last_price", "realized_pnl", "fees_paid", "updated_at")
+    list_filter = ("symbol", "bot")
+    search_fields = ("bot__name", "symbol")
+    list_select_related = ("bot",)
+
+
+@admin.register(EquitySnapshot)
+class EquitySnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("taken_at", "bot", "equity", "cash", "positions_value", "realized_pnl", "unrealized_pnl", "drawdown")
+    list_filter = ("bot",)
+    search_fields = ("bot__name",)
+    date_hierarchy = "taken_at"
+    list_select_related = ("bot",)
+
+
+@admin.register(MetricsSnapshot)
+class MetricsSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("taken_at", "bot", "total_return", "max_drawdown", "sharpe", "sortino", "win_rate", "trade_count")
+    list_filter = ("bot",)
+    search_fields = ("bot__name",)
+    date_hierarchy = "taken_at"
+    list_select_related = ("bot",)
+
+
+@admin.register(CycleRun)
+class CycleRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "bot", "status", "candle_time", "signal", "decision", "decision_quantity", "actor")
+    list_filter = ("status", "signal", "decision", "bot")
+    search_fields = ("bot__name", "signal_reason", "detail")
+    date_hierarchy = "started_at"
+    list_select_related = ("bot",)

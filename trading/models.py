@@ -1,0 +1,360 @@
+"""Market data, bots and their versioned configuration, orders, fills,
+positions, snapshots and the system state. Money is ``Decimal`` everywhere."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from trading.timeframes import TIMEFRAME_CHOICES
+
+# Binance quotes to at most 8 decimals; 24 digits leave 16 for the integer part.
+MONEY = {"max_digits": 24, "decimal_places": 8}
+ZERO = Decimal("0")
+
+
+def money_field(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(**MONEY, **kwargs)
+
+
+class Side(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class Mode(models.TextChoices):
+    PAPER = "paper", "Paper"
+    LIVE = "live", "Live"
+
+
+class Candle(models.Model):
+    """A closed candle. Unclosed candles are never stored."""
+
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
+    open_time = models.DateTimeField()
+    close_time = models.DateTimeField()
+    open = money_field()
+    high = money_field()
+    low = money_field()
+    close = money_field()
+    volume = models.DecimalField(max_digits=30, decimal_places=8)
+    source = models.CharField(max_length=20, default="binance")
+
+    class Meta:
+        db_table = "candles_cache"
+        ordering = ["symbol", "timeframe", "open_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "open_time"], name="candle_unique_open_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} {self.open_time:%Y-%m-%d %H:%M}"
+
+
+class SystemState(models.Model):
+    """The single row (id=1) holding the whole system's trading state.
+
+    Changed only through ``trading.state``.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "RUNNING", "Running"
+        PAUSED = "PAUSED", "Paused"
+        EMERGENCY_STOP = "EMERGENCY_STOP", "Emergency stop"
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PAUSED)
+    reason = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    changed_by = models.CharField(max_length=150, default="system")
+    scheduler_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "system_state"
+        verbose_name = "system state"
+        verbose_name_plural = "system state"
+        permissions = [
+            ("operate_system", "Can pause, resume and emergency-stop the system"),
+            ("resume_emergency", "Can resume the system from an emergency stop"),
+            ("manage_scheduler", "Can switch the scheduler and change intervals"),
+            ("trigger_cycle", "Can trigger a trading cycle"),
+            ("run_backtest", "Can run a backtest"),
+            ("place_live_order", "Can place a manual live order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.state
+
+
+class Bot(models.Model):
+    """A trading bot. Its behaviour is its active :class:`BotConfig` version."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    # None: one cycle per candle of the bot's timeframe.
+    schedule_interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    quote_asset = models.CharField(max_length=10, default="USDT")
+    initial_cash = money_field(default=Decimal("10000"))
+    cash = money_field(default=Decimal("10000"))
+    peak_equity = money_field(default=Decimal("10000"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_cycle_at = models.DateTimeField(null=True, blank=True)
+    last_candle_time = models.DateTimeField(null=True, blank=True)
+    # Single-flight lease for cycles: claimed by a conditional update.
+    cycle_lock_token = models.CharField(max_length=64, blank=True)
+    cycle_locked_until = models.DateTimeField(null=True, blank=True)
+    # Set when something (e.g. a balance mismatch) needs an operator first.
+    trading_blocked_reason = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "bots"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def active_config(self) -> BotConfig | None:
+        return self.configs.filter(is_active=True).first()
+
+
+class BotConfig(models.Model):
+    """One version of a bot's configuration. Rows are never edited: every change,
+    by hand or through an approval, and every rollback, is a new version."""
+
+    class Source(models.TextChoices):
+        SEED = "seed", "Seed"
+        MANUAL = "manual", "Manual edit"
+        APPROVAL = "approval", "Approved proposal"
+        ROLLBACK = "rollback", "Rollback"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="configs")
+    version = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=False)
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
+    strategy = models.CharField(max_length=64)
+    strategy_params = models.JSONField(default=dict, blank=True)
+    risk_limits = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    author_name = models.CharField(max_length=150)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    note = models.TextField(blank=True)
+    rolled_back_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "config"
+        ordering = ["bot", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "version"], name="config_unique_version"),
+            models.UniqueConstraint(
+                fields=["bot"], condition=Q(is_active=True), name="config_one_active_per_bot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} v{self.version}"
+
+
+class CycleRun(models.Model):
+    """What one trading cycle saw and decided (the dashboard's last signal)."""
+
+    class Status(models.TextChoices):
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="cycles")
+    config = models.ForeignKey(BotConfig, null=True, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    candle_time = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    signal = models.CharField(max_length=8, blank=True)
+    signal_reason = models.TextField(blank=True)
+    indicators = models.JSONField(default=dict, blank=True)
+    decision = models.CharField(max_length=8, blank=True)
+    decision_quantity = money_field(null=True, blank=True)
+    decision_reasons = models.JSONField(default=list, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "cycle_runs"
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["bot", "-started_at"], name="cycles_bot_started")]
+
+    def __str__(self) -> str:
+        return f"{self.bot} cycle at {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+class Order(models.Model):
+    class Type(models.TextChoices):
+        MARKET = "MARKET", "Market"
+        LIMIT = "LIMIT", "Limit"
+
+    class Status(models.TextChoices):
+        NEW = "NEW", "New (stored, not yet sent)"
+        OPEN = "OPEN", "Open"
+        PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+        FILLED = "FILLED", "Filled"
+        CANCELED = "CANCELED", "Canceled"
+        REJECTED = "REJECTED", "Rejected"
+        EXPIRED = "EXPIRED", "Expired"
+        # The exchange may or may not have the order: reconcile before resending.
+        UNKNOWN = "UNKNOWN", "Unknown (reconciling)"
+
+    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNKNOWN)
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
+    config = models.ForeignKey(
+        BotConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    client_order_id = models.CharField(max_length=36, unique=True)
+    exchange_order_id = models.CharField(max_length=64, blank=True)
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=8, choices=Type.choices, default=Type.MARKET)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    quantity = money_field()
+    price = money_field(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    filled_quantity = money_field(default=ZERO)
+    avg_fill_price = money_field(null=True, blank=True)
+    fee_total = money_field(default=ZERO)
+    candle_time = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    status_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["bot", "-created_at"], name="orders_bot_created"),
+            models.Index(fields=["symbol", "-created_at"], name="orders_symbol_created"),
+            models.Index(fields=["status"], name="orders_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class Fill(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="fills")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = money_field()
+    quantity = money_field()
+    quote_quantity = money_field()
+    fee = money_field(default=ZERO)
+    fee_asset = models.CharField(max_length=10, default="USDT")
+    trade_id = models.CharField(max_length=64)
+    filled_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "fills"
+        ordering = ["-filled_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "trade_id"], name="fill_unique_trade")
+        ]
+        indexes = [
+            models.Index(fields=["bot", "-filled_at"], name="fills_bot_filled"),
+            models.Index(fields=["symbol", "-filled_at"], name="fills_symbol_filled"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} @ {self.price}"
+
+
+class Position(models.Model):
+    """A bot's holding of one symbol (long only on spot). Kept at zero when flat."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="positions")
+    symbol = models.CharField(max_length=20)
+    quantity = money_field(default=ZERO)
+    avg_entry_price = money_field(default=ZERO)
+    realized_pnl = money_field(default=ZERO)
+    fees_paid = money_field(default=ZERO)
+    last_price = money_field(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "positions"
+        ordering = ["bot", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "symbol"], name="position_unique_symbol")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} {self.quantity} {self.symbol}"
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        if not self.quantity or self.last_price is None:
+            return ZERO
+        return (self.last_price - self.avg_entry_price) * self.quantity
+
+
+class EquitySnapshot(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="equity_snapshots")
+    taken_at = models.DateTimeField()
+    cash = money_field()
+    positions_value = money_field()
+    equity = money_field()
+    realized_pnl = money_field(default=ZERO)
+    unrealized_pnl = money_field(default=ZERO)
+    fees_paid = money_field(default=ZERO)
+    peak_equity = money_field()
+    drawdown = models.DecimalField(max_digits=12, decimal_places=8, default=ZERO)
+
+    class Meta:
+        db_table = "equity_snapshots"
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["bot", "-taken_at"], name="equity_bot_taken")]
+
+    def __str__(self) -> str:
+        return f"{self.bot} equity {self.equity} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class MetricsSnapshot(models.Model):
+    """Performance metrics of a bot at a moment. Ratios are decimals (0.05 = 5 %)."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="metrics_snapshots")
+    taken_at = models.DateTimeField()
+    total_return = models.DecimalField(max_digits=20, decimal_places=8, default=ZERO)
+    max_drawdown = models.DecimalField(max_digits=20, decimal_places=8, default=ZERO)
+    sharpe = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    sortino = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    win_rate = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    profit_factor = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    avg_trade = money_field(null=True, blank=True)
+    exposure = models.DecimalField(max_digits=20, decimal_places=8, default=ZERO)
+    trade_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "metrics_snapshots"
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["bot", "-taken_at"], name="metrics_bot_taken")]
+
+    def __str__(self) -> str:
+        return f"{self.bot} metrics at {self.taken_at:%Y-%m-%d %H:%M}"

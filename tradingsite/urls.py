@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from trading.api import HealthView
+
+admin.site.site_header = "Trading bot"
+admin.site.site_title = "Trading bot admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/health", HealthView.as_view(), name="api-health"),
+]
