@@ -269,6 +269,8 @@ class Fill(models.Model):
     fee_asset = models.CharField(max_length=10, default="USDT")
     trade_id = models.CharField(max_length=64)
     filled_at = models.DateTimeField()
+    # PnL this fill realised (sells), fees included; None for buys.
+    realized_pnl = money_field(null=True, blank=True)
 
     class Meta:
         db_table = "fills"
@@ -291,6 +293,9 @@ class Position(models.Model):
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="positions")
     symbol = models.CharField(max_length=20)
     quantity = money_field(default=ZERO)
+    # Total cost of what is held, buy fees included; the average entry price is
+    # derived from it so that equity = cash + marked positions holds exactly.
+    cost_basis = money_field(default=ZERO)
     avg_entry_price = money_field(default=ZERO)
     realized_pnl = money_field(default=ZERO)
     fees_paid = money_field(default=ZERO)
@@ -312,7 +317,7 @@ class Position(models.Model):
     def unrealized_pnl(self) -> Decimal:
         if not self.quantity or self.last_price is None:
             return ZERO
-        return (self.last_price - self.avg_entry_price) * self.quantity
+        return self.last_price * self.quantity - self.cost_basis
 
 
 class EquitySnapshot(models.Model):
@@ -358,3 +363,64 @@ class MetricsSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot} metrics at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class SimulatedClock(models.Model):
+    """An accelerated replay clock (the offline demo): when enabled, the
+    cycle's "now" is ``sim_start + (real now - real_start) * speed``."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    enabled = models.BooleanField(default=False)
+    sim_start = models.DateTimeField()
+    real_start = models.DateTimeField()
+    speed = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("1"))
+
+    class Meta:
+        db_table = "simulated_clock"
+
+    def __str__(self) -> str:
+        return f"replay clock from {self.sim_start:%Y-%m-%d %H:%M} at {self.speed}x"
+
+
+class Backtest(models.Model):
+    """A backtest run as a background task (dashboard, API, advisor evidence)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(max_length=150)
+    bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="backtests")
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=4, choices=TIMEFRAME_CHOICES)
+    strategy = models.CharField(max_length=64)
+    strategy_params = models.JSONField(default=dict, blank=True)
+    risk_limits = models.JSONField(default=dict, blank=True)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    initial_cash = money_field(default=Decimal("10000"))
+    fee_bps = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("10"))
+    slippage_bps = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    candle_count = models.PositiveIntegerField(default=0)
+    # Metrics (Decimals as strings), blocks by reason, trades, and a
+    # downsampled equity curve for charts.
+    metrics = models.JSONField(default=dict, blank=True)
+    blocks = models.JSONField(default=dict, blank=True)
+    trades = models.JSONField(default=list, blank=True)
+    equity_curve = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        db_table = "backtests"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="backtests_status_created")]
+
+    def __str__(self) -> str:
+        return f"backtest #{self.pk} {self.strategy} {self.symbol} {self.timeframe} ({self.status})"

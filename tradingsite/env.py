@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -131,3 +132,25 @@ def env_chat_roles(name: str, environ: Mapping[str, str] | None = None) -> dict[
             )
         result[chat_id] = role
     return result
+
+
+def env_decimal(
+    name: str,
+    default: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    minimum: str | None = None,
+    maximum: str | None = None,
+) -> Decimal:
+    value = _raw(name, environ) or default
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ImproperlyConfigured(f"{name}={value!r} is not a finite number")
+    if minimum is not None and number < Decimal(minimum):
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and number > Decimal(maximum):
+        raise ImproperlyConfigured(f"{name}={value} must be at most {maximum}")
+    return number

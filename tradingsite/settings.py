@@ -16,6 +16,7 @@ from tradingsite.env import (
     env_bool,
     env_chat_roles,
     env_choice,
+    env_decimal,
     env_int,
     env_list,
     env_str,
@@ -195,6 +196,9 @@ BINANCE_API_SECRET = env_str("BINANCE_API_SECRET")
 BINANCE_TESTNET = env_bool("BINANCE_TESTNET", True)
 BINANCE_BASE_URL = env_url("BINANCE_BASE_URL", "", schemes=("http", "https"))
 MARKET_DATA = env_choice("MARKET_DATA", "replay", ("binance", "replay"))
+# The paper engine's costs: taker fee and slippage in basis points (10 bps = 0.1 %).
+PAPER_FEE_BPS = env_decimal("PAPER_FEE_BPS", "10", minimum="0", maximum="1000")
+PAPER_SLIPPAGE_BPS = env_decimal("PAPER_SLIPPAGE_BPS", "0", minimum="0", maximum="1000")
 
 # --- Telegram ---------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")

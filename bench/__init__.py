@@ -1,0 +1,1 @@
+"""The project's benchmarks (`make bench`): one JSON line per figure on the bundled data."""

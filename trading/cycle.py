@@ -1,0 +1,496 @@
+"""One trading cycle of one bot: the only place that sequences
+market data → strategy → risk → execution → persistence → audit.
+
+Every way in (beat, the ``run_cycle`` command, a button, an API call) calls
+:func:`run_cycle`. It is single-flight per bot (a lease claimed with a
+conditional update, so a second concurrent cycle is skipped and recorded) and
+idempotent per candle (the client order id is derived from bot + candle time +
+side, and the bot remembers the last candle it acted on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services import record
+from risk.engine import Decision, PortfolioView, RiskSignal, evaluate
+from risk.limits import RiskLimits
+from trading import market_data, state, timeframes
+from trading.adapters.errors import ExchangeError
+from trading.candles import Candles, to_decimal
+from trading.execution.paper import ExecutionResult, OrderRequest, PaperFillModel
+from trading.metrics import compute as compute_metrics
+from trading.models import (
+    ZERO,
+    Bot,
+    BotConfig,
+    CycleRun,
+    EquitySnapshot,
+    Fill,
+    MetricsSnapshot,
+    Order,
+    Position,
+    SystemState,
+)
+from trading.portfolio import Portfolio, PositionState
+from trading.strategies.base import Action, Signal, validate_params
+from trading.strategies.registry import get_strategy
+
+# A cycle that dies (worker killed) frees its bot after this long.
+LEASE = timedelta(minutes=5)
+# Consecutive losing trades are counted among this many recent sells.
+LOSS_LOOKBACK = 50
+# Sharpe/Sortino of a live bot are computed over its recent equity snapshots.
+METRICS_WINDOW = 2000
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    status: str  # "done" | "skipped" | "failed"
+    message: str
+    cycle: CycleRun | None = None
+    order: Order | None = None
+    decision: Decision | None = None
+    signal: Signal | None = None
+
+
+def client_order_id(bot: Bot, candle_open_ms: int, side: str) -> str:
+    """Deterministic: the same bot, candle and side always give the same id.
+
+    Binance accepts at most 36 characters of ``[.A-Z:/a-z0-9_-]``.
+    """
+    digest = hashlib.sha256(f"{bot.pk}:{bot.name}".encode()).hexdigest()[:6]
+    return f"tb{bot.pk}-{digest}-{candle_open_ms // 1000}-{side[0]}"
+
+
+def paper_fill_model() -> PaperFillModel:
+    return PaperFillModel(fee_bps=settings.PAPER_FEE_BPS, slippage_bps=settings.PAPER_SLIPPAGE_BPS)
+
+
+def run_cycle(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
+    """Run one cycle of ``bot`` at ``now`` (real or simulated time) for ``actor``."""
+    token = uuid.uuid4().hex
+    real_now = timezone.now()
+    claimed = (
+        Bot.objects.filter(pk=bot.pk)
+        .filter(Q(cycle_locked_until__isnull=True) | Q(cycle_locked_until__lt=real_now))
+        .update(cycle_lock_token=token, cycle_locked_until=real_now + LEASE)
+    )
+    if claimed != 1:
+        return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
+    try:
+        return _run_claimed(bot, now, actor)
+    finally:
+        Bot.objects.filter(pk=bot.pk, cycle_lock_token=token).update(
+            cycle_lock_token="", cycle_locked_until=None
+        )
+
+
+def _skip(
+    bot: Bot, now: datetime, actor: Actor, code: str, message: str, config: BotConfig | None = None,
+    candle_time: datetime | None = None,
+) -> CycleOutcome:
+    with transaction.atomic():
+        run = CycleRun.objects.create(
+            bot=bot, config=config, started_at=now, actor=actor.name, candle_time=candle_time,
+            status=CycleRun.Status.SKIPPED, detail=f"{code}: {message}",
+        )
+        record(
+            "trading.cycle.skipped",
+            actor,
+            message,
+            inputs={"now": now, "candle_time": candle_time,
+                    "config_version": config.version if config else None},
+            result={"skipped": code},
+            bot=bot,
+        )
+    return CycleOutcome("skipped", message, run)
+
+
+def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
+    bot.refresh_from_db()
+    config = BotConfig.objects.filter(bot=bot, is_active=True).first()
+    if config is None:
+        return _skip(bot, now, actor, "no_config", "the bot has no active configuration")
+    if bot.trading_blocked_reason:
+        return _skip(bot, now, actor, "blocked", f"trading blocked: {bot.trading_blocked_reason}", config)
+
+    strategy = get_strategy(config.strategy)
+    params = validate_params(strategy.params_schema, config.strategy_params)
+    limits = RiskLimits.from_dict(config.risk_limits)
+    symbol, timeframe = config.symbol, config.timeframe
+
+    # 1. market data
+    try:
+        market_data.refresh(symbol, timeframe, now=now)
+    except ExchangeError as exc:
+        # Carry on with what is cached: the freshness check below blocks
+        # trading on a series that has gone stale.
+        record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
+               "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
+    needed = strategy.warmup(params) + 2
+    if limits.atr_scaling:
+        needed = max(needed, limits.atr_period + 2)
+    candles = market_data.window(symbol, timeframe, needed, now=now)
+    if len(candles) == 0:
+        return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
+    last = len(candles) - 1
+    candle_ms = int(candles.open_time[last])
+    candle_time = timeframes.from_ms(candle_ms)
+    if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
+        return _skip(
+            bot, now, actor, "no_new_candle",
+            f"candle {candle_time:%Y-%m-%d %H:%M} already handled", config, candle_time,
+        )
+
+    # 2. signal
+    series = strategy.signals(candles, params)
+    signal = strategy.explain(candles, params, series, last)
+
+    # 3. decision
+    freshness = market_data.freshness(symbol, timeframe, now=now)
+    price = market_data.current_price(symbol, timeframe, now=now)
+    rules = market_data.market_rules(symbol)
+    system_state = state.current().state
+    position = Position.objects.filter(bot=bot, symbol=symbol).first()
+    view = portfolio_view(bot=bot, symbol=symbol, position=position, price=price, now=now)
+    risk_signal = RiskSignal(
+        action=signal.action,
+        price=price,
+        candle_open_time=candle_time,
+        timeframe_seconds=timeframes.seconds(timeframe),
+        system_state=system_state,
+        data_stale=bool(freshness.stale),
+        atr=_atr(candles, limits.atr_period) if limits.atr_scaling else None,
+    )
+    decision = evaluate(risk_signal, view, limits, rules, now)
+    if decision.emergency_stop and system_state != SystemState.State.EMERGENCY_STOP:
+        try:
+            state.emergency_stop(
+                actor=Actor.system(),
+                reason=f"{bot.name}: drawdown from peak beyond {limits.max_drawdown_pct:.2%}",
+            )
+        except state.StateError:
+            pass  # another path stopped the system first; the refusal is recorded
+
+    inputs = {
+        "candle_time": candle_time,
+        "now": now,
+        "config_version": config.version,
+        "strategy": config.strategy,
+        "params": params,
+        "signal": signal.action.name,
+        "signal_reason": signal.reason,
+        "indicators": _finite(signal.indicators),
+        "price": price,
+        "system_state": system_state,
+        "data_stale": bool(freshness.stale),
+        "portfolio": {"cash": view.cash, "position_qty": view.position_qty, "equity": view.equity},
+    }
+
+    # 4-6. execution, persistence and audit in one transaction
+    try:
+        with transaction.atomic():
+            locked = Bot.objects.select_for_update().get(pk=bot.pk)
+            if locked.last_candle_time is not None and candle_time <= locked.last_candle_time:
+                raise _AlreadyHandled
+            order = None
+            if decision.verdict == "ALLOW":
+                order = _execute_paper(
+                    bot=locked, config=config, decision=decision, candle_ms=candle_ms,
+                    candle_time=candle_time, price=price, rules=rules, now=now, actor=actor,
+                    signal=signal, position=position,
+                )
+            elif decision.verdict == "BLOCK":
+                record(
+                    "trading.risk.blocked",
+                    actor,
+                    "; ".join(r.message for r in decision.reasons),
+                    inputs=inputs,
+                    result={"verdict": "BLOCK", "reasons": [r.code for r in decision.reasons]},
+                    bot=locked,
+                )
+            close = to_decimal(candles.close[last])
+            snapshot = _snapshot(bot=locked, symbol=symbol, mark=close, now=now, timeframe=timeframe)
+            run = CycleRun.objects.create(
+                bot=locked,
+                config=config,
+                started_at=now,
+                actor=actor.name,
+                candle_time=candle_time,
+                status=CycleRun.Status.DONE,
+                signal=signal.action.name,
+                signal_reason=signal.reason,
+                indicators=_finite(signal.indicators),
+                decision=decision.verdict,
+                decision_quantity=decision.quantity,
+                decision_reasons=[{"code": r.code, "message": r.message} for r in decision.reasons],
+                detail=f"equity {snapshot.equity}",
+            )
+            Bot.objects.filter(pk=locked.pk).update(
+                last_candle_time=candle_time, last_cycle_at=timezone.now()
+            )
+            record(
+                "trading.cycle.completed",
+                actor,
+                f"{signal.action.name} → {decision.verdict}"
+                + (f" {order.side} {order.filled_quantity} @ {order.avg_fill_price}" if order else ""),
+                inputs=inputs,
+                result={
+                    "verdict": decision.verdict,
+                    "quantity": decision.quantity,
+                    "reasons": [r.code for r in decision.reasons],
+                    "client_order_id": order.client_order_id if order else None,
+                    "equity": snapshot.equity,
+                },
+                bot=locked,
+            )
+    except _AlreadyHandled:
+        return _skip(bot, now, actor, "no_new_candle",
+                     f"candle {candle_time:%Y-%m-%d %H:%M} already handled", config, candle_time)
+    except IntegrityError:
+        # The client order id exists: a duplicated cycle for this candle lost the race.
+        return _skip(bot, now, actor, "duplicate_order",
+                     f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
+    return CycleOutcome("done", run.detail, run, order, decision, signal)
+
+
+class _AlreadyHandled(Exception):
+    pass
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """Indicator values for JSON: NaN during warm-up becomes null."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            out[key] = None if value != value else round(float(value), 8)  # NaN != NaN
+        except (TypeError, ValueError):
+            out[key] = value
+    return out
+
+
+def _atr(candles: Candles, period: int) -> Decimal | None:
+    import numpy as np
+
+    if len(candles) < period + 1:
+        return None
+    high, low, close = candles.high, candles.low, candles.close
+    prev_close = close[:-1]
+    tr = np.maximum.reduce(
+        [high[1:] - low[1:], np.abs(high[1:] - prev_close), np.abs(low[1:] - prev_close)]
+    )
+    return to_decimal(float(tr[-period:].mean()))
+
+
+def _position_state(position: Position | None) -> PositionState | None:
+    if position is None or position.quantity == 0:
+        return None
+    return PositionState(
+        quantity=position.quantity,
+        cost_basis=position.cost_basis,
+        realized_pnl=position.realized_pnl,
+        fees_paid=position.fees_paid,
+        opened_at=position.opened_at,
+    )
+
+
+def portfolio_view(*, bot: Bot, symbol: str, position: Position | None, price: Decimal, now: datetime) -> PortfolioView:
+    qty = position.quantity if position else ZERO
+    cost = position.cost_basis if position else ZERO
+    equity = bot.cash + qty * price
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start_equity = (
+        EquitySnapshot.objects.filter(bot=bot, taken_at__lt=day_start)
+        .order_by("-taken_at", "-id")
+        .values_list("equity", flat=True)
+        .first()
+    )
+    other = Position.objects.filter(quantity__gt=0).exclude(bot=bot)
+    other_exposure = sum(
+        (p.quantity * (p.last_price or p.avg_entry_price) for p in other.only("quantity", "last_price", "avg_entry_price")),
+        ZERO,
+    )
+    recent = list(
+        Fill.objects.filter(bot=bot, side="SELL", realized_pnl__isnull=False)
+        .order_by("-filled_at", "-id")
+        .values_list("realized_pnl", "order__candle_time")[:LOSS_LOOKBACK]
+    )
+    losses = 0
+    for pnl, _ in recent:
+        if pnl >= 0:
+            break
+        losses += 1
+    last_loss = next((when for pnl, when in recent if pnl < 0), None)
+    return PortfolioView(
+        cash=bot.cash,
+        position_qty=qty,
+        avg_entry_price=(cost / qty) if qty else ZERO,
+        equity=equity,
+        peak_equity=max(bot.peak_equity, equity),
+        day_start_equity=day_start_equity if day_start_equity is not None else bot.initial_cash,
+        other_exposure=other_exposure,
+        consecutive_losses=losses,
+        last_loss_candle_time=last_loss,
+    )
+
+
+def _execute_paper(
+    *, bot: Bot, config: BotConfig, decision: Decision, candle_ms: int, candle_time: datetime,
+    price: Decimal, rules: Any, now: datetime, actor: Actor, signal: Signal, position: Position | None,
+) -> Order:
+    side = decision.side
+    assert side in ("BUY", "SELL")
+    coid = client_order_id(bot, candle_ms, side)
+    request = OrderRequest(
+        client_order_id=coid, symbol=config.symbol, side=side, order_type="MARKET",
+        quantity=decision.quantity, limit_price=None,
+    )
+    # Stored first (unique client order id): a duplicate cycle fails here.
+    order = Order.objects.create(
+        bot=bot, config=config, client_order_id=coid, symbol=config.symbol, side=side,
+        order_type=Order.Type.MARKET, mode=config.mode, quantity=decision.quantity,
+        candle_time=candle_time, reason=signal.reason, created_at=now,
+    )
+    result: ExecutionResult = paper_fill_model().fill_market(request, price=price, at=now, rules=rules)
+    _apply_result(bot=bot, order=order, result=result, actor=actor, position=position)
+    return order
+
+
+def _apply_result(
+    *, bot: Bot, order: Order, result: ExecutionResult, actor: Actor, position: Position | None,
+) -> None:
+    """Apply an execution result to the order, its fills, the position and cash."""
+    portfolio = Portfolio(cash=bot.cash, positions={})
+    held = _position_state(position)
+    if held is not None:
+        portfolio.positions[order.symbol] = held
+    filled_qty = ZERO
+    notional = ZERO
+    fees = ZERO
+    for fill in result.fills:
+        realized = portfolio.apply_fill(
+            order.symbol, order.side, fill.quantity, fill.price, fill.fee, fill.filled_at
+        )
+        Fill.objects.create(
+            order=order, bot=bot, symbol=order.symbol, side=order.side, price=fill.price,
+            quantity=fill.quantity, quote_quantity=fill.quote_quantity, fee=fill.fee,
+            fee_asset=fill.fee_asset, trade_id=fill.trade_id, filled_at=fill.filled_at,
+            realized_pnl=realized if order.side == "SELL" else None,
+        )
+        filled_qty += fill.quantity
+        notional += fill.quote_quantity
+        fees += fill.fee
+    status = {
+        "FILLED": Order.Status.FILLED,
+        "PARTIALLY_FILLED": Order.Status.PARTIALLY_FILLED,
+        "OPEN": Order.Status.OPEN,
+        "REJECTED": Order.Status.REJECTED,
+    }[result.status]
+    order.status = status
+    order.status_reason = result.reason
+    order.filled_quantity = filled_qty
+    order.fee_total = fees
+    order.avg_fill_price = (notional / filled_qty).quantize(Decimal("0.00000001")) if filled_qty else None
+    order.save(update_fields=["status", "status_reason", "filled_quantity", "fee_total",
+                              "avg_fill_price", "updated_at"])
+    held = portfolio.positions.get(order.symbol)
+    pos, _ = Position.objects.get_or_create(bot=bot, symbol=order.symbol)
+    if held is None or held.quantity == 0:
+        realized_total = (pos.realized_pnl or ZERO) + sum(
+            (f.realized_pnl or ZERO for f in order.fills.all()), ZERO
+        )
+        pos.quantity = ZERO
+        pos.cost_basis = ZERO
+        pos.avg_entry_price = ZERO
+        pos.opened_at = None
+        pos.realized_pnl = realized_total
+    else:
+        pos.quantity = held.quantity
+        pos.cost_basis = held.cost_basis
+        pos.avg_entry_price = (held.cost_basis / held.quantity).quantize(Decimal("0.00000001"))
+        pos.realized_pnl = held.realized_pnl
+        pos.opened_at = held.opened_at
+    pos.fees_paid = (pos.fees_paid or ZERO) + fees if held is None else held.fees_paid
+    pos.save()
+    Bot.objects.filter(pk=bot.pk).update(cash=portfolio.cash)
+    bot.cash = portfolio.cash
+    record(
+        f"trading.order.{status.lower()}",
+        actor,
+        f"{order.side} {filled_qty} {order.symbol} @ {order.avg_fill_price} ({status})",
+        inputs={"client_order_id": order.client_order_id, "quantity": order.quantity,
+                "candle_time": order.candle_time, "mode": order.mode},
+        result={"status": status, "filled_quantity": filled_qty, "avg_price": order.avg_fill_price,
+                "fee": fees, "cash": portfolio.cash,
+                "fills": [{"trade_id": f.trade_id, "price": f.price, "quantity": f.quantity,
+                           "fee": f.fee} for f in result.fills]},
+        bot=bot,
+    )
+
+
+def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe: str) -> EquitySnapshot:
+    """Mark the bot's positions, write its equity and metrics snapshots."""
+    bot.refresh_from_db(fields=["cash", "peak_equity", "initial_cash"])
+    positions = list(Position.objects.filter(bot=bot))
+    value = ZERO
+    unrealized = ZERO
+    realized = ZERO
+    fees = ZERO
+    for pos in positions:
+        if pos.symbol == symbol:
+            pos.last_price = mark
+            pos.save(update_fields=["last_price", "updated_at"])
+        if pos.quantity:
+            price = pos.last_price or pos.avg_entry_price
+            value += pos.quantity * price
+            unrealized += pos.quantity * price - pos.cost_basis
+        realized += pos.realized_pnl
+        fees += pos.fees_paid
+    equity = bot.cash + value
+    peak = max(bot.peak_equity, equity)
+    if peak != bot.peak_equity:
+        Bot.objects.filter(pk=bot.pk).update(peak_equity=peak)
+    drawdown = ((peak - equity) / peak).quantize(Decimal("0.00000001")) if peak > 0 else ZERO
+    snapshot = EquitySnapshot.objects.create(
+        bot=bot, taken_at=now, cash=bot.cash, positions_value=value, equity=equity,
+        realized_pnl=realized, unrealized_pnl=unrealized, fees_paid=fees, peak_equity=peak,
+        drawdown=drawdown,
+    )
+    _metrics(bot=bot, now=now, timeframe=timeframe)
+    return snapshot
+
+
+def _metrics(*, bot: Bot, now: datetime, timeframe: str) -> MetricsSnapshot:
+    curve = list(
+        EquitySnapshot.objects.filter(bot=bot).order_by("-taken_at", "-id")
+        .values_list("equity", "positions_value")[:METRICS_WINDOW]
+    )
+    curve.reverse()
+    equity = [bot.initial_cash] + [e for e, _ in curve]
+    in_market = sum(1 for _, v in curve if v > 0)
+    pnls = list(
+        Fill.objects.filter(bot=bot, side="SELL", realized_pnl__isnull=False)
+        .order_by("filled_at", "id").values_list("realized_pnl", flat=True)
+    )
+    m = compute_metrics(equity, pnls, timeframes.seconds(timeframe), in_market)
+    # The window bounds the cost of a cycle; the deepest drawdown ever is kept
+    # exactly by the snapshots themselves.
+    deepest = EquitySnapshot.objects.filter(bot=bot).aggregate(d=Max("drawdown"))["d"] or ZERO
+    return MetricsSnapshot.objects.create(
+        bot=bot, taken_at=now, total_return=m.total_return,
+        max_drawdown=max(m.max_drawdown, deepest),
+        sharpe=m.sharpe, sortino=m.sortino, win_rate=m.win_rate, profit_factor=m.profit_factor,
+        avg_trade=m.avg_trade, exposure=m.exposure, trade_count=m.trade_count,
+    )

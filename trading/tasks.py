@@ -1,0 +1,49 @@
+"""Celery tasks of the trading app: thin, take ids, call one service."""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+
+from audit.actors import Actor
+from audit.services import record
+from trading import clock, scheduling
+from trading.models import Bot
+
+
+def sent_at(request: object) -> float | None:
+    value = getattr(request, "sent_at", None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get("sent_at")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_cycle(self, bot_id: int) -> str:  # type: ignore[no-untyped-def]
+    """One scheduled trading cycle of a bot (beat sends one per interval)."""
+    from trading.cycle import run_cycle as cycle_service
+
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        return "no such bot"
+    if not bot.enabled or not scheduling.scheduler_enabled():
+        return "scheduler off"
+    interval = scheduling.interval_seconds(bot)
+    stamped = sent_at(self.request)
+    if stamped is not None and time.time() - stamped > interval:
+        lateness = round(time.time() - stamped, 1)
+        record(
+            "trading.cycle.skipped",
+            Actor.scheduler(),
+            f"tick arrived {lateness} s late (interval {interval} s): skipped, not run",
+            inputs={"sent_at": stamped, "interval_seconds": interval, "late_by_seconds": lateness},
+            result={"skipped": "late"},
+            bot=bot,
+        )
+        return "late"
+    outcome = cycle_service(bot, clock.now(), Actor.scheduler())
+    return outcome.status
