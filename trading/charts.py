@@ -62,7 +62,7 @@ class Canvas:
         for ch in value:
             glyph = np.kron(_glyph(ch), np.ones((scale, scale), dtype=bool))
             h, w = glyph.shape
-            if 0 <= x and x + w <= self.width and 0 <= y and y + h <= self.height:
+            if x >= 0 and x + w <= self.width and y >= 0 and y + h <= self.height:
                 region = self.pixels[y : y + h, x : x + w]
                 region[glyph] = color
             x += w + scale

@@ -10,6 +10,7 @@ side, and the bot remembers the last candle it acted on).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from trading.models import (
     SystemState,
 )
 from trading.portfolio import Portfolio, PositionState
-from trading.strategies.base import Action, Signal, validate_params
+from trading.strategies.base import Signal, validate_params
 from trading.strategies.registry import get_strategy
 
 # A cycle that dies (worker killed) frees its bot after this long.
@@ -176,13 +177,12 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     )
     decision = evaluate(risk_signal, view, limits, rules, now)
     if decision.emergency_stop and system_state != SystemState.State.EMERGENCY_STOP:
-        try:
+        # Another path may have stopped the system first; the refusal is recorded.
+        with contextlib.suppress(state.StateError):
             state.emergency_stop(
                 actor=Actor.system(),
                 reason=f"{bot.name}: drawdown from peak beyond {limits.max_drawdown_pct:.2%}",
             )
-        except state.StateError:
-            pass  # another path stopped the system first; the refusal is recorded
 
     inputs = {
         "candle_time": candle_time,

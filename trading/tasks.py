@@ -47,3 +47,12 @@ def run_cycle(self, bot_id: int) -> str:  # type: ignore[no-untyped-def]
         return "late"
     outcome = cycle_service(bot, clock.now(), Actor.scheduler())
     return outcome.status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=600, time_limit=660)
+def run_backtest(backtest_id: int) -> str:
+    """Run one stored backtest (the service claims it, so redelivery runs it once)."""
+    from trading.backtests import backtest_execute
+
+    job = backtest_execute(backtest_id=backtest_id)
+    return job.status if job else "already claimed"
