@@ -15,6 +15,7 @@ from audit.actors import Actor, Role
 from audit.services import record
 from trading.execution import cancel_for_emergency
 from trading.models import SystemState
+from tradingsite.errors import ServiceError
 
 State = SystemState.State
 
@@ -32,15 +33,11 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
 REASON_REQUIRED_FROM = frozenset({State.EMERGENCY_STOP})
 
 
-class StateError(Exception):
+class StateError(ServiceError):
     """A refused transition. ``http_status`` tells the API how to answer."""
 
     http_status = 409
     code = "conflict"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class TransitionNotAllowed(StateError):

@@ -7,10 +7,13 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from trading.state import StateError
+from tradingsite.errors import ServiceError
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, StateError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.http_status)
+    if isinstance(exc, ServiceError):
+        body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+        if exc.field_errors:
+            body.update({k: [v] for k, v in exc.field_errors.items()})
+        return Response(body, status=exc.http_status)
     return drf_exception_handler(exc, context)

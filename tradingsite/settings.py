@@ -210,6 +210,7 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("http", "https"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 APPROVAL_TTL_MINUTES = env_int("APPROVAL_TTL_MINUTES", 60, minimum=1)
+APPROVALS_MAX_PENDING = env_int("APPROVALS_MAX_PENDING", 3, minimum=1)
 
 # --- logging: never log secrets; the formatter carries no request bodies. ----
 LOGGING = {
