@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +22,24 @@ from audit.actors import Actor
 from audit.models import ChainHead, Event
 
 GENESIS_HASH = "0" * 64
+logger = logging.getLogger(__name__)
+
+# Called with each event after its transaction commits (e.g. to send Telegram
+# notifications). A subscriber must be quick and must not fail the caller.
+_subscribers: list[Callable[[Event], None]] = []
+
+
+def subscribe(callback: Callable[[Event], None]) -> None:
+    if callback not in _subscribers:
+        _subscribers.append(callback)
+
+
+def _publish(event: Event) -> None:
+    for callback in list(_subscribers):
+        try:
+            callback(event)
+        except Exception:  # a notification problem never undoes or blocks the change
+            logger.exception("event subscriber %r failed on %s", callback, event.type)
 
 
 def to_json_value(value: Any) -> Any:
@@ -118,6 +138,8 @@ def record(
         head.seq = seq
         head.hash = digest
         head.save(update_fields=["seq", "hash"])
+        if _subscribers:
+            transaction.on_commit(lambda: _publish(event))
     return event
 
 
