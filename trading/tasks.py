@@ -25,8 +25,6 @@ def sent_at(request: object) -> float | None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_cycle(self, bot_id: int) -> str:  # type: ignore[no-untyped-def]
     """One scheduled trading cycle of a bot (beat sends one per interval)."""
-    from trading.cycle import run_cycle as cycle_service
-
     bot = Bot.objects.filter(pk=bot_id).first()
     if bot is None:
         return "no such bot"
@@ -45,6 +43,8 @@ def run_cycle(self, bot_id: int) -> str:  # type: ignore[no-untyped-def]
             bot=bot,
         )
         return "late"
+    from trading.cycle import run_cycle as cycle_service
+
     outcome = cycle_service(bot, clock.now(), Actor.scheduler())
     return outcome.status
 
