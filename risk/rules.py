@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from risk.limits import RiskLimits
 from risk.values import PortfolioView, Reason, RiskSignal
@@ -43,11 +43,12 @@ ZERO = Decimal("0")
 ONE = Decimal("1")
 BPS = Decimal("10000")
 _DISPLAY = Decimal("1e-8")
+_WIDE = Context(prec=60)  # message formatting never fails on a large number
 
 
 def fmt(value: Decimal) -> str:
     """A Decimal for a message: at most 8 decimals, no trailing zeros, thousands separated."""
-    shown = value.quantize(_DISPLAY).normalize()
+    shown = value.quantize(_DISPLAY, context=_WIDE).normalize(context=_WIDE)
     return f"{shown:,f}"
 
 
@@ -85,7 +86,10 @@ class Context:
             return False
         if self.price <= 0:
             return True  # cannot tell dust from a position without a price: assume open
-        return self.sellable > 0 and not self.market.check(self.sellable, self.price)
+        sellable = self.sellable
+        return sellable >= self.market.min_qty and sellable > 0 and (
+            sellable * self.price >= self.market.min_notional
+        )
 
 
 # --- every action -------------------------------------------------------------

@@ -314,6 +314,11 @@ def test_a_sellable_position_under_the_minimum_notional_is_dust():
     assert_blocked(decide(signal(Action.SELL), dust), "SELL", "MIN_NOTIONAL")
 
 
+def test_a_position_above_the_exchange_maximum_is_no_dust():
+    market = replace(BTCUSDT, max_qty=D("0.005"))
+    assert_blocked(decide(portfolio=HOLDING, market=market), "BUY", "POSITION_OPEN")
+
+
 # --- daily loss, drawdown, cooldown -------------------------------------------------------
 
 
