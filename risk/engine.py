@@ -21,6 +21,7 @@ A BLOCK lists every reason that applied: all rules run, none stops the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -58,6 +59,10 @@ def evaluate(
 ) -> Decision:
     if now.tzinfo is None or signal.candle_open_time.tzinfo is None:
         raise ValueError("now and the candle's open time must be timezone-aware")
+    if signal.timeframe_seconds <= 0:
+        raise ValueError("timeframe_seconds must be positive")
+    # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
+    price = market_rules.round_price(signal.price) if signal.price.is_finite() else Decimal("0")
     ctx = rules.Context(
         signal=signal,
         portfolio=portfolio,
@@ -65,7 +70,7 @@ def evaluate(
         market=market_rules,
         now=now,
         fee_bps=fee_bps,
-        price=market_rules.round_price(signal.price),
+        price=price,
     )
     emergency = rules.drawdown_breached(portfolio, limits)
 
@@ -103,7 +108,7 @@ def evaluate(
     )
 
 
-def _run(ctx: rules.Context, checks: tuple) -> list[Reason]:
+def _run(ctx: rules.Context, checks: tuple[Callable[[rules.Context], Reason | None], ...]) -> list[Reason]:
     return [reason for check in checks if (reason := check(ctx)) is not None]
 
 

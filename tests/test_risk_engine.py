@@ -267,8 +267,11 @@ def test_blocks_a_candle_that_has_not_closed():
     assert_allowed(decide(now=CLOSE), "BUY", "0.01000")
 
 
-def test_blocks_a_price_that_is_not_positive():
-    assert_blocked(decide(signal(price=D("0"))), "BUY", "INVALID_PRICE")
+@pytest.mark.parametrize("price", [D("0"), D("-1"), D("NaN"), D("Infinity")])
+@pytest.mark.parametrize("action", [Action.BUY, Action.SELL])
+def test_blocks_a_price_that_is_not_a_positive_number(price, action):
+    portfolio = HOLDING if action == Action.SELL else FLAT
+    assert_blocked(decide(signal(action, price=price), portfolio), action.name, "INVALID_PRICE")
 
 
 def test_refuses_naive_datetimes():
