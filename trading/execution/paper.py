@@ -153,10 +153,10 @@ class PaperFillModel:
         """
         problem = _basic_problem(request, "LIMIT", rules)
         limit = request.limit_price
-        if problem is None and (limit is None or not limit.is_finite() or limit <= 0):
-            problem = f"a LIMIT order needs a positive limit price (got {limit})"
+        if limit is None or not limit.is_finite() or limit <= 0:
+            problem = problem or f"a LIMIT order needs a positive limit price (got {limit})"
+            return ExecutionResult("REJECTED", (), problem)
         if problem is None and rules is not None:
-            assert limit is not None
             failed = rules.check(request.quantity, limit)
             if rules.tick_size > 0 and limit % rules.tick_size != 0:
                 failed.append("PRICE_FILTER")
@@ -166,7 +166,6 @@ class PaperFillModel:
                 problem = f"fails the exchange filters: {', '.join(dict.fromkeys(failed))}"
         if problem is not None:
             return ExecutionResult("REJECTED", (), problem)
-        assert limit is not None
         if request.side == "BUY":
             if candle_low > limit:
                 return ExecutionResult("OPEN", (), f"limit {limit} not reached (candle low {candle_low})")
