@@ -185,7 +185,8 @@ class DiffRow:
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, str]:
-    if isinstance(value, dict) and value:
+    # An empty dict has no leaves: {} → {"a": 1} reads as "a added".
+    if isinstance(value, dict):
         flat: dict[str, str] = {}
         for key in sorted(value):
             flat.update(_flatten(value[key], f"{prefix}.{key}"))

@@ -30,6 +30,7 @@ def _controls_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     current = selectors.system_state()
     return {
         "state_row": current,
+        "system_state": current,  # the header's badge: read once per request
         "targets": selectors.allowed_targets(current.state, role_of(request.user)),
         **extra,
     }
@@ -47,11 +48,12 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 @page(Role.VIEWER)
 def state_badge(request: HttpRequest) -> HttpResponse:
-    response = render(request, "base.html#state_badge")
+    current = selectors.system_state()
+    response = render(request, "base.html#state_badge", {"system_state": current})
     # The page tells which state it shows; when another hand changed it, the
     # parts of the page that depend on it are asked to refresh.
     seen = request.GET.get("seen")
-    if seen and seen != selectors.system_state().state:
+    if seen and seen != current.state:
         response["HX-Trigger"] = "system-state-changed"
     return response
 
