@@ -4,13 +4,14 @@ queries, however many bots, orders or events there are."""
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
-from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -73,77 +74,85 @@ class Overview:
     as_of: datetime = field(default_factory=timezone.now)
 
 
-def _latest_equity(before: datetime | None = None) -> Subquery:
+def _latest_snapshot(field: str, *, before: datetime | None = None, skip: int = 0) -> Subquery:
+    """A bot's newest snapshot's ``field`` (or the ``skip``-th newer one), read
+    through the (bot, taken_at) index however long the bot's history is."""
     rows = EquitySnapshot.objects.filter(bot=OuterRef("pk"))
     if before is not None:
         rows = rows.filter(taken_at__lt=before)
-    return Subquery(rows.order_by("-taken_at", "-id").values("equity")[:1])
+    return Subquery(rows.order_by("-taken_at", "-id").values(field)[skip : skip + 1])
 
 
-def bots_with_summary(now: datetime | None = None) -> list[BotSummary]:
-    """Every bot with its active config, latest cycle and PnL (three queries).
-
-    Daily PnL runs from the last snapshot before midnight UTC; a bot with none
-    then started the day at its initial cash.
-    """
-    now = now or timezone.now()
+def _bots(now: datetime, chart_points: int) -> list[Bot]:
     midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    bots = Bot.objects.annotate(
-        latest_equity=_latest_equity(),
-        day_open_equity=_latest_equity(before=midnight),
-    ).prefetch_related(
-        Prefetch("configs", BotConfig.objects.filter(is_active=True), to_attr="active_configs"),
-        Prefetch(
-            "cycles",
-            CycleRun.objects.order_by("-started_at", "-id")[:1],
-            to_attr="latest_cycles",
-        ),
+    latest_cycle = CycleRun.objects.filter(bot=OuterRef("pk")).order_by("-started_at", "-id").values("id")[:1]
+    return list(
+        Bot.objects.annotate(
+            latest_equity=_latest_snapshot("equity"),
+            day_open_equity=_latest_snapshot("equity", before=midnight),
+            chart_since=_latest_snapshot("taken_at", skip=chart_points - 1),
+            latest_cycle_id=Subquery(latest_cycle),
+        ).prefetch_related(
+            Prefetch("configs", BotConfig.objects.filter(is_active=True), to_attr="active_configs")
+        )
     )
+
+
+def _summaries(bots: list[Bot]) -> list[BotSummary]:
+    """Daily PnL runs from the last snapshot before midnight UTC; a bot with
+    none then started the day at its initial cash."""
+    cycles = CycleRun.objects.in_bulk([b.latest_cycle_id for b in bots if b.latest_cycle_id])
     rows = []
     for bot in bots:
         equity = bot.latest_equity
+        day_open = bot.day_open_equity if bot.day_open_equity is not None else bot.initial_cash
         rows.append(
             BotSummary(
                 bot=bot,
                 config=bot.active_configs[0] if bot.active_configs else None,
-                last_cycle=bot.latest_cycles[0] if bot.latest_cycles else None,
+                last_cycle=cycles.get(bot.latest_cycle_id),
                 equity=equity,
                 total_pnl=None if equity is None else equity - bot.initial_cash,
-                daily_pnl=None
-                if equity is None
-                else equity - (bot.day_open_equity if bot.day_open_equity is not None else bot.initial_cash),
+                daily_pnl=None if equity is None else equity - day_open,
             )
         )
     return rows
 
 
-def equity_chart_data(limit_per_bot: int = EQUITY_POINTS_PER_BOT) -> dict[str, Any]:
-    """The last ``limit_per_bot`` equity snapshots of each bot, as chart series.
+def _equity_chart(bots: list[Bot]) -> dict[str, Any]:
+    """Each bot's last snapshots as chart series, in one query that walks the
+    (bot, taken_at) index from each bot's cutoff.
 
     Times are whole seconds, strictly increasing per series, as the chart needs:
     two snapshots in the same second keep the later one.
     """
-    ranked = (
-        EquitySnapshot.objects.annotate(
-            rank=Window(RowNumber(), partition_by=[F("bot_id")], order_by=[F("taken_at").desc(), F("id").desc()])
-        )
-        .filter(rank__lte=limit_per_bot)
-        .order_by("bot__name", "taken_at", "id")
-        .values_list("bot__name", "taken_at", "equity")
-    )
+    names = {bot.pk: bot.name for bot in bots}
+    ranges = [
+        Q(bot_id=bot.pk, taken_at__gte=bot.chart_since) if bot.chart_since else Q(bot_id=bot.pk)
+        for bot in bots
+        if bot.latest_equity is not None
+    ]
     series: dict[str, dict[int, float]] = {}
-    for name, taken_at, equity in ranked:
-        series.setdefault(name, {})[int(taken_at.timestamp())] = float(equity)
+    if ranges:
+        rows = (
+            EquitySnapshot.objects.filter(reduce(operator.or_, ranges))
+            .order_by("bot_id", "taken_at", "id")
+            .values_list("bot_id", "taken_at", "equity")
+        )
+        for bot_id, taken_at, equity in rows:
+            series.setdefault(names[bot_id], {})[int(taken_at.timestamp())] = float(equity)
     return {
         "series": [
             {"name": name, "points": [[t, v] for t, v in sorted(points.items())]}
-            for name, points in series.items()
+            for name, points in sorted(series.items())
         ]
     }
 
 
-def overview(now: datetime | None = None) -> Overview:
-    bots = bots_with_summary(now)
+def overview(now: datetime | None = None, *, chart_points: int = EQUITY_POINTS_PER_BOT) -> Overview:
+    """Everything the overview shows, in six queries whatever the history's length."""
+    bot_rows = _bots(now or timezone.now(), chart_points)
+    bots = _summaries(bot_rows)
     with_equity = [b for b in bots if b.equity is not None]
 
     def total(attr: str) -> Decimal | None:
@@ -159,7 +168,7 @@ def overview(now: datetime | None = None) -> Overview:
         bots=bots,
         positions=positions,
         events=events,
-        equity_chart=equity_chart_data(),
+        equity_chart=_equity_chart(bot_rows),
         equity=total("equity"),
         total_pnl=total("total_pnl"),
         daily_pnl=total("daily_pnl"),

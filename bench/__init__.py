@@ -1,0 +1,1 @@
+"""Benchmarks: each module's ``run()`` returns its figures as dicts (``make bench``)."""
