@@ -124,6 +124,27 @@ def test_operator_pauses_and_the_badge_changes_without_a_reload(tab: Tab, histor
     assert tab.errors == []
 
 
+def test_operator_pauses_with_the_keyboard_alone(tab: Tab, history: Any) -> None:
+    from playwright.sync_api import expect
+
+    set_state("RUNNING")
+    tab.log_in("operator")
+    page = tab.page
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Pause trading":
+            break
+    else:
+        pytest.fail("Tab never reached the Pause trading button")
+    page.keyboard.press("Enter")
+
+    expect(badge(page)).to_contain_text("Paused")
+    assert SystemState.objects.get(id=1).state == "PAUSED"
+    assert tab.errors == []
+
+
 def test_badge_and_controls_follow_a_change_made_elsewhere(tab: Tab, history: Any) -> None:
     from playwright.sync_api import expect
 

@@ -233,6 +233,7 @@ def test_badge_asks_the_page_to_refresh_when_the_state_changed_elsewhere(client,
     set_state("PAUSED")
     client.force_login(users["viewer"])
     same = client.get("/system/badge/", {"seen": "PAUSED"}, **HTMX)
+    assert same.status_code == 204  # nothing to swap, nothing re-announced
     assert "HX-Trigger" not in same
     changed = client.get("/system/badge/", {"seen": "RUNNING"}, **HTMX)
     assert changed["HX-Trigger"] == "system-state-changed"

@@ -49,11 +49,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 @page(Role.VIEWER)
 def state_badge(request: HttpRequest) -> HttpResponse:
     current = selectors.system_state()
-    response = render(request, "base.html#state_badge", {"system_state": current})
-    # The page tells which state it shows; when another hand changed it, the
-    # parts of the page that depend on it are asked to refresh.
     seen = request.GET.get("seen")
-    if seen and seen != current.state:
+    if seen == current.state:
+        # Nothing to swap, so screen readers do not hear the same state again.
+        return HttpResponse(status=204)
+    response = render(request, "base.html#state_badge", {"system_state": current})
+    if seen:
+        # Another hand changed the state: the parts of the page that depend
+        # on it are asked to refresh.
         response["HX-Trigger"] = "system-state-changed"
     return response
 
