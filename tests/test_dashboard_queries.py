@@ -28,7 +28,7 @@ PAGES = [
     ("/events/", False, 7),
     ("/events/?type=trading", True, 6),
     ("/events/5/", False, 5),
-    ("/events/chain/", True, 5),  # plus one query per further 2,000 events
+    ("/events/chain/", True, 5),  # the whole chain is read by one streamed query
     ("/orders/export.csv", False, 5),
     ("/fills/export.csv", False, 5),
 ]

@@ -29,8 +29,7 @@ PAGE_SIZE = 50
 def _controls_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     current = selectors.system_state()
     return {
-        "state_row": current,
-        "system_state": current,  # the header's badge: read once per request
+        "system_state": current,  # read once per request, for the header's badge too
         "targets": selectors.allowed_targets(current.state, role_of(request.user)),
         **extra,
     }
