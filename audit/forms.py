@@ -8,8 +8,13 @@ from django import forms
 
 
 class EventFilterForm(forms.Form):
-    type = forms.CharField(required=False, max_length=100, help_text="A dotted prefix, e.g. trading.order")
-    actor = forms.CharField(required=False, max_length=150)
+    # A dotted prefix: "trading.order" finds every order event.
+    type = forms.CharField(
+        required=False, max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. trading.order"})
+    )
+    actor = forms.CharField(
+        required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "e.g. operator"})
+    )
     bot = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     since = forms.DateTimeField(
         required=False, label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -32,5 +37,4 @@ class EventFilterForm(forms.Form):
     def filters(self) -> dict[str, Any] | None:
         if not self.is_valid():
             return None
-        return {k: v.strip() if isinstance(v, str) else v
-                for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}

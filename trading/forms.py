@@ -31,7 +31,9 @@ class LedgerFilterForm(forms.Form):
     """Filters shared by the orders and fills tables. Times are UTC."""
 
     bot = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    symbol = forms.CharField(required=False, max_length=20)
+    symbol = forms.CharField(
+        required=False, max_length=20, widget=forms.TextInput(attrs={"placeholder": "e.g. BTCUSDT"})
+    )
     side = forms.ChoiceField(choices=ANY + list(Side.choices), required=False)
     since = forms.DateTimeField(
         required=False, label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})

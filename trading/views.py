@@ -3,10 +3,12 @@ one service or selector, render the page or, for HTMX, its fragment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -174,19 +176,28 @@ def _rollback_answer(
 # --- orders and fills ------------------------------------------------------------
 
 
-def _ledger(
-    request: HttpRequest, form_class: type[LedgerFilterForm], select: Any, template: str
-) -> HttpResponse:
+Select = Callable[..., QuerySet[Any]]
+
+
+def _ledger(request: HttpRequest, form_class: type[LedgerFilterForm], select: Select, template: str) -> HttpResponse:
     form = form_class(request.GET or None, bots=selectors.bot_names())
     filters = form.filters() if form.is_bound else {}
-    rows = Paginator(select(**filters), PAGE_SIZE).get_page(request.GET.get("page")) if filters is not None else None
+    rows = None
+    if filters is not None:
+        rows = Paginator(select(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "rows": rows}
     if request.htmx:
         return render(request, f"{template}#table", context)
     return render(request, template, context)
 
 
-def _csv(request: HttpRequest, form_class: type[LedgerFilterForm], select: Any, columns: Any, name: str) -> HttpResponse:
+def _csv(
+    request: HttpRequest,
+    form_class: type[LedgerFilterForm],
+    select: Select,
+    columns: tuple[tuple[str, str], ...],
+    name: str,
+) -> HttpResponse:
     form = form_class(request.GET or None, bots=selectors.bot_names())
     filters = form.filters() if form.is_bound else {}
     if filters is None:
