@@ -288,3 +288,18 @@ def test_login_page_logs_in_and_logout_logs_out(client, users) -> None:  # type:
     out = client.post("/logout/")
     assert out.status_code == 302 and out["Location"] == "/login/"
     assert client.get("/orders/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_scripts_come_from_our_own_static_files(client, users, history, settings) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    settings.DEBUG = True  # the debug helper of django-htmx must stay out even then
+    client.force_login(users["viewer"])
+    html = client.get("/").content.decode()
+    sources = re.findall(r'<script src="([^"]+)"', html)
+    assert sources == [
+        "/static/django_htmx/htmx-2.min.js",
+        "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js",
+        "/static/dashboard/dashboard.js",
+    ]
