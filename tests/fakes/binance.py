@@ -71,13 +71,18 @@ def money(value: Decimal) -> str:
 class Fault:
     """What the next matching request gets instead of (or on top of) its answer."""
 
-    kind: str  # "status", "timeout", "lose_response"
+    kind: str  # "status", "timeout", "timeout_unprocessed", "lose_response", "passthrough"
     status: int = 0
     body: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
     ban_seconds: float = 0.0
     method: str | None = None  # only requests with this method take the fault
+
+    @classmethod
+    def passthrough(cls, *, method: str | None = None) -> Fault:
+        """No fault: lets one request through, so the next fault hits a later request."""
+        return cls("passthrough", method=method)
 
     @classmethod
     def rate_limited(cls, retry_after: int = 1, *, method: str | None = None) -> Fault:
