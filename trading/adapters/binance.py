@@ -171,7 +171,12 @@ def rules_from_symbol_info(info: dict[str, Any]) -> MarketRules:
     """Binance's LOT_SIZE, PRICE_FILTER and MIN_NOTIONAL/NOTIONAL filters as Decimal rules.
 
     A filter that is absent leaves its rule at zero, which MarketRules reads as "no limit".
+    A symbol whose status is not TRADING (halted, in a break, delisted) raises
+    :class:`SymbolNotTrading`: there are no rules to trade it by.
     """
+    status = info.get("status", "TRADING")
+    if status != "TRADING":
+        raise SymbolNotTrading(f"{info.get('symbol')} is not trading on Binance (status {status})")
     filters = {f.get("filterType"): f for f in info.get("filters", [])}
     lot = filters.get("LOT_SIZE", {})
     price = filters.get("PRICE_FILTER", {})
@@ -262,10 +267,7 @@ class BinanceAdapter:
         return info
 
     def market_rules(self, symbol: str) -> MarketRules:
-        info = self.symbol_info(symbol)
-        if info.get("status", "TRADING") != "TRADING":
-            raise SymbolNotTrading(f"{symbol} is not trading on Binance (status {info.get('status')})")
-        return rules_from_symbol_info(info)
+        return rules_from_symbol_info(self.symbol_info(symbol))
 
     # --- market data ------------------------------------------------------------
     def klines(
