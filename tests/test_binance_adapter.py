@@ -188,6 +188,15 @@ def test_rate_limit_retries_are_bounded(make_adapter, fake_binance, sleeps) -> N
     assert sleeps == [2, 2]
 
 
+def test_one_call_never_sleeps_longer_than_the_policys_total(make_adapter, fake_binance, sleeps) -> None:
+    adapter = make_adapter(retry=RetryPolicy(max_attempts=5, max_total_wait=10))
+    fake_binance.inject(KLINES, *[Fault.rate_limited(retry_after=6)] * 3)
+    with pytest.raises(RateLimited):
+        adapter.klines("BTCUSDT", "1m", limit=3)
+    assert sleeps == [6]
+    assert fake_binance.count(KLINES) == 2
+
+
 def test_a_retry_after_longer_than_the_policy_allows_is_not_slept_through(adapter, fake_binance, sleeps) -> None:
     fake_binance.inject(KLINES, Fault.rate_limited(retry_after=600))
     with pytest.raises(RateLimited):
@@ -357,8 +366,14 @@ def test_filter_failure_is_rejected_with_the_filters_name(adapter, fake_binance,
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault.server_error(500), Fault.server_error(502), Fault.unknown_execution(-1006), Fault.unknown_execution(-1007)],
-    ids=["500-html", "502-html", "-1006", "-1007"],
+    [
+        Fault.server_error(500),
+        Fault.server_error(502),
+        Fault.unknown_execution(-1006),
+        Fault.unknown_execution(-1007),
+        Fault("status", 408, "<html>Request Timeout</html>", (("Content-Type", "text/html"),)),
+    ],
+    ids=["500-html", "502-html", "-1006", "-1007", "408-html-from-a-proxy"],
 )
 def test_5xx_or_unknown_execution_on_an_order_post_is_status_unknown_and_never_resent(
     adapter, fake_binance, sleeps, fault

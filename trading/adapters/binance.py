@@ -88,9 +88,11 @@ class RetryPolicy:
     max_attempts: int = 4
     backoff_base: float = 0.5
     backoff_max: float = 8.0
-    # A Retry-After longer than this is not slept through: the error goes to the
-    # caller (a trading cycle would rather skip a candle than hang).
-    max_wait: float = 60.0
+    # A Retry-After longer than this is not slept through, and one call never
+    # sleeps more than max_total_wait in all: the error goes to the caller (a
+    # trading cycle would rather skip a candle than outlive its task time limit).
+    max_wait: float = 30.0
+    max_total_wait: float = 60.0
 
     def backoff(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -422,6 +424,7 @@ class BinanceAdapter:
         client_order_id: str = "",
     ) -> T:
         attempt = 0
+        waited = 0.0
         resynced = False
         while True:
             self.breaker.check(self.clock())
@@ -450,9 +453,10 @@ class BinanceAdapter:
                 self._event("exchange.rate_limited", f"Binance rate-limited {operation}", error)
             if kind == "read" and attempt < self.retry.max_attempts:
                 wait = self._wait_before_retry(error, attempt)
-                if wait is not None:
+                if wait is not None and waited + wait <= self.retry.max_total_wait:
                     logger.warning("binance %s: %s; retry %d in %.2fs", operation, error, attempt, wait)
                     self.sleep(wait)
+                    waited += wait
                     continue
             raise error from cause
 
@@ -505,12 +509,18 @@ class BinanceAdapter:
         kw = {"code": code, "http_status": status}
         headers = getattr(exc.response, "headers", None) or {}
 
+        if unknown_if_sent and code is None and status not in (418, 429):
+            # Not Binance's own JSON refusal (a proxy's page, say): nobody can tell
+            # whether the order reached the matching engine.
+            return unknown(f"HTTP {status} without a Binance error code", **kw)
         if status == 418:
             return IpBanned(f"Binance banned this IP: {message}", until=self._ban_until(headers, message), **kw)
         if status == 429:
             return RateLimited(
                 f"Binance rate limit hit: {message}", retry_after=_retry_after(headers), **kw
             )
+        if status == 408:
+            return RequestTimeout(f"Binance or a proxy timed out the request (HTTP 408): {message}", **kw)
         if status >= 500 or code in _UNKNOWN_CODES:
             if unknown_if_sent:
                 return unknown(f"HTTP {status}, code {code}", **kw)
