@@ -372,8 +372,9 @@ def test_filter_failure_is_rejected_with_the_filters_name(adapter, fake_binance,
         Fault.unknown_execution(-1006),
         Fault.unknown_execution(-1007),
         Fault("status", 408, "<html>Request Timeout</html>", (("Content-Type", "text/html"),)),
+        Fault.error(-1007, "Timeout waiting for response from backend server.", status=408),
     ],
-    ids=["500-html", "502-html", "-1006", "-1007", "408-html-from-a-proxy"],
+    ids=["500-html", "502-html", "-1006", "-1007", "408-html-from-a-proxy", "408-1007"],
 )
 def test_5xx_or_unknown_execution_on_an_order_post_is_status_unknown_and_never_resent(
     adapter, fake_binance, sleeps, fault

@@ -519,11 +519,11 @@ class BinanceAdapter:
             return RateLimited(
                 f"Binance rate limit hit: {message}", retry_after=_retry_after(headers), **kw
             )
-        if status == 408:
-            return RequestTimeout(f"Binance or a proxy timed out the request (HTTP 408): {message}", **kw)
-        if status >= 500 or code in _UNKNOWN_CODES:
+        if status >= 500 or status == 408 or code in _UNKNOWN_CODES:
             if unknown_if_sent:
                 return unknown(f"HTTP {status}, code {code}", **kw)
+            if status == 408:
+                return RequestTimeout(f"the request timed out (HTTP 408): {message}", **kw)
             return ExchangeUnavailable(f"Binance unavailable (HTTP {status}, code {code}): {message}", **kw)
         if code == -1021:
             return TimestampDrift(f"request timestamp outside Binance's recvWindow: {message}", **kw)
