@@ -462,6 +462,8 @@ class BinanceAdapter:
                 return fn()
             except (BinanceAPIException, BinanceRequestException, requests.RequestException) as exc:
                 error = self._map_error(exc, kind=kind, client_order_id=client_order_id)
+                if isinstance(exc, BinanceAPIException) and exc.code:
+                    error.exchange_message = str(exc.message or "")[:300]
                 cause: BaseException = exc
             if isinstance(error, IpBanned):
                 self.breaker.trip(error.until)

@@ -425,7 +425,9 @@ def order_send(
             return SendOutcome(order, True, None, later)
         return SendOutcome(order, True, None, exc)
     except OrderRejected as exc:
-        return SendOutcome(_mark_rejected(order, actor, exc.message, exc), True, None, exc)
+        # The exchange's own words (-2010 insufficient balance, -1013 filter failure): no retry.
+        reason = f"Binance {exc.code}: {exc.exchange_message}" if exc.exchange_message else exc.message
+        return SendOutcome(_mark_rejected(order, actor, reason, exc), True, None, exc)
     except ExchangeError as exc:
         # Refused before the matching engine saw it (429, 418, -1021 after a
         # resync, credentials, a connection that never opened): not placed.
