@@ -140,7 +140,9 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         return _skip(bot, now, actor, "no_config", "the bot has no active configuration")
     is_live = config.mode == Mode.LIVE
     reconciled = None
-    if is_live:
+    # Without credentials nothing can be read from the account; the
+    # API_CREDENTIALS gate then refuses any order this cycle decides on.
+    if is_live and live.credentials_present():
         # Every live cycle starts from the exchange's truth: open orders
         # re-read, fills applied, balances compared (a mismatch blocks the bot).
         try:
