@@ -74,7 +74,13 @@ def bot_reconcile(*, bot: Bot, actor: Actor, engine: live.LiveExecutionEngine | 
             actor=actor, reason="emergency stop (reconciliation)", bot=bot, engine=engine
         )
     config = BotConfig.objects.filter(bot=bot, is_active=True).first()
-    if config is not None and config.mode == Mode.LIVE:
+    # Balances are compared only once every live order's fills are known: an
+    # order still UNKNOWN (or in flight) may hold fills not booked yet, and
+    # that is not a mismatch. The next reconciliation compares again.
+    unresolved = Order.objects.filter(
+        mode=Mode.LIVE, status__in=(Order.Status.NEW, Order.Status.UNKNOWN), sent_at__isnull=False
+    ).exists()
+    if config is not None and config.mode == Mode.LIVE and not unresolved:
         mismatch = _balance_check(bot, config, actor, engine, report)
         report.balance_checked = True
         report.mismatch_id = mismatch.pk if mismatch else None

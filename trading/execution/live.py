@@ -752,14 +752,19 @@ def pause_on_repeated_bans(*, now: datetime | None = None) -> bool:
     """Pause the system (as the system actor) after repeated IP bans; True if it did.
 
     Counts the ``exchange.ip_banned`` events the adapter writes on every real
-    418 (a refusal by our own breaker sends nothing and is not counted).
+    418 (a refusal by our own breaker sends nothing and is not counted) within
+    the window and since the system was last resumed.
     """
     from audit.models import Event
     from trading import state
 
-    since = (now or timezone.now()) - BAN_WINDOW
+    current = state.current()
+    if current.state != SystemState.State.RUNNING:
+        return False
+    # Bans before the last resume were seen by whoever resumed: they do not count again.
+    since = max((now or timezone.now()) - BAN_WINDOW, current.changed_at)
     bans = Event.objects.filter(type="exchange.ip_banned", created_at__gte=since).count()
-    if bans < BANS_BEFORE_PAUSE or state.current().state != SystemState.State.RUNNING:
+    if bans < BANS_BEFORE_PAUSE:
         return False
     try:
         state.pause(actor=Actor.system(), reason=f"{bans} Binance IP bans within {BAN_WINDOW}: paused")
