@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit.actors import Actor
 from audit.services import record
 from trading.models import Bot, BotConfig
+from trading.validation import Conflict, InvalidInput, validate_config
 
 ROLE_NAMES = ("viewer", "operator", "admin")
 
@@ -69,6 +70,7 @@ def bot_config_create(
         missing = [f for f in ("symbol", "timeframe", "strategy") if not merged.get(f)]
         if missing:
             raise ValueError(f"a first config version needs: {', '.join(missing)}")
+        merged = validate_config(merged)
         last = BotConfig.objects.filter(bot=bot).order_by("-version").values_list("version", flat=True).first()
         if current:
             BotConfig.objects.filter(pk=current.pk).update(is_active=False)
@@ -93,3 +95,96 @@ def bot_config_create(
             bot=bot,
         )
     return config
+
+
+BOT_UPDATABLE_FIELDS = ("enabled", "schedule_interval_seconds")
+
+
+def bot_create(
+    *,
+    actor: Actor,
+    author: User | None,
+    name: str,
+    config: dict[str, Any],
+    note: str = "",
+    **fields: Any,
+) -> Bot:
+    """Create a bot and its first config version (v1, active) in one transaction.
+
+    ``fields`` are the bot's own columns (``quote_asset``, ``initial_cash``,
+    ``enabled``, ``schedule_interval_seconds``); its cash and peak equity start
+    at the initial cash.
+    """
+    unknown = set(fields) - {"quote_asset", "initial_cash", "enabled", "schedule_interval_seconds"}
+    if unknown:
+        raise ValueError(f"unknown bot fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        if Bot.objects.filter(name=name).exists():
+            raise InvalidInput({"name": [f"a bot named {name} already exists"]})
+        bot = Bot(name=name, **fields)
+        bot.cash = bot.initial_cash
+        bot.peak_equity = bot.initial_cash
+        try:
+            with transaction.atomic():
+                bot.save()
+        except IntegrityError:  # created by someone else since the check above
+            raise InvalidInput({"name": [f"a bot named {name} already exists"]}) from None
+        record(
+            "trading.bot.created",
+            actor,
+            note or f"bot {name} created",
+            inputs={"name": name, **fields},
+            result={"bot_id": bot.pk},
+            bot=bot,
+        )
+        bot_config_create(
+            bot=bot, actor=actor, author=author, source=BotConfig.Source.MANUAL, note=note, **config
+        )
+    return bot
+
+
+def bot_update(*, bot: Bot, actor: Actor, note: str = "", **changes: Any) -> Bot:
+    """Change a bot's switches (``enabled``, ``schedule_interval_seconds``), audited."""
+    unknown = set(changes) - set(BOT_UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"these bot fields cannot be changed: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = Bot.objects.select_for_update().get(pk=bot.pk)
+        before = {field: getattr(locked, field) for field in changes}
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        if changes:
+            locked.save(update_fields=list(changes))
+        record(
+            "trading.bot.updated",
+            actor,
+            note or f"bot {locked.name} updated",
+            inputs={"changes": changes},
+            result={"before": before, "after": {field: getattr(locked, field) for field in changes}},
+            bot=locked,
+        )
+    return locked
+
+
+def bot_config_rollback(
+    *, bot: Bot, version: int, actor: Actor, author: User | None, note: str = ""
+) -> BotConfig:
+    """Make a new active version that copies version ``version`` (``source=rollback``).
+
+    History is never rewritten: the old version stays as it was and the new
+    one points back to it through ``rolled_back_to``.
+    """
+    target = BotConfig.objects.filter(bot=bot, version=version).first()
+    if target is None:
+        raise BotConfig.DoesNotExist(f"{bot.name} has no config version {version}")
+    if target.is_active:
+        raise Conflict(f"v{version} is already the active config of {bot.name}", code="already_active")
+    return bot_config_create(
+        bot=bot,
+        actor=actor,
+        author=author,
+        source=BotConfig.Source.ROLLBACK,
+        note=note or f"rollback to v{version}",
+        rolled_back_to=target,
+        **config_snapshot(target),
+    )

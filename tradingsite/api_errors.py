@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from trading.state import StateError
+from trading.validation import Conflict, InvalidInput
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, StateError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.http_status)
+    if isinstance(exc, InvalidInput):
+        return Response(exc.field_errors, status=400)
+    if isinstance(exc, Conflict):
+        return Response({"detail": exc.message, "code": exc.code}, status=409)
+    if isinstance(exc, ObjectDoesNotExist):
+        return Response({"detail": str(exc) or "not found", "code": "not_found"}, status=404)
     return drf_exception_handler(exc, context)

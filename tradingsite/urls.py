@@ -1,12 +1,10 @@
 from django.contrib import admin
-from django.urls import path
-
-from trading.api import HealthView
+from django.urls import include, path
 
 admin.site.site_header = "Trading bot"
 admin.site.site_title = "Trading bot admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/health", HealthView.as_view(), name="api-health"),
+    path("api/", include("tradingsite.api_urls")),
 ]
