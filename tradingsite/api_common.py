@@ -14,6 +14,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
@@ -154,7 +155,19 @@ def wants_csv(request: Any, export: str | None) -> bool:
     return export == "csv" or request.query_params.get("format") == "csv"
 
 
+class CSVExportNegotiation(DefaultContentNegotiation):
+    """``?format=csv`` is answered by the view itself with a streamed file, so it
+    selects no renderer (DRF would answer 404); errors still render as JSON."""
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        if request.query_params.get("format") == "csv":
+            renderer = renderers[0]
+            return renderer, renderer.media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
 __all__ = [
+    "CSVExportNegotiation",
     "SYMBOL_PATTERN",
     "DecimalJSONParser",
     "JSONObjectField",

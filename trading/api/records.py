@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from trading import selectors
 from trading.models import EquitySnapshot, Fill, MetricsSnapshot, Order, Position
 from tradingsite.api_common import (
+    CSVExportNegotiation,
     RecordFilterSerializer,
     TimeRangeFilterSerializer,
     csv_response,
@@ -103,6 +104,7 @@ def _fill_row(fill: Fill) -> list[Any]:
 # --- views --------------------------------------------------------------------
 
 class _RecordListView(ListAPIView):
+    content_negotiation_class = CSVExportNegotiation
     filter_serializer: type[serializers.Serializer] = RecordFilterSerializer
     csv_name = ""
     csv_columns: tuple[str, ...] = ()
