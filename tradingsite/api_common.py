@@ -81,6 +81,14 @@ class RecordFilterSerializer(TimeRangeFilterSerializer):
     symbol = serializers.RegexField(SYMBOL_PATTERN, max_length=20, required=False, help_text="e.g. BTCUSDT")
 
 
+class ExportFilterSerializer(RecordFilterSerializer):
+    """Record filters plus ``format=csv``: the whole filtered list as a streamed CSV file."""
+
+    format = serializers.ChoiceField(
+        choices=["csv"], required=False, help_text="csv: the whole filtered list as CSV (no pagination)"
+    )
+
+
 class ErrorSerializer(serializers.Serializer):
     """The shape of an error answer (field errors are an object of lists instead)."""
 
@@ -155,22 +163,24 @@ def wants_csv(request: Any, export: str | None) -> bool:
     return export == "csv" or request.query_params.get("format") == "csv"
 
 
-class CSVExportNegotiation(DefaultContentNegotiation):
-    """``?format=csv`` is answered by the view itself with a streamed file, so it
-    selects no renderer (DRF would answer 404); errors still render as JSON."""
+class FormatTolerantNegotiation(DefaultContentNegotiation):
+    """A ``?format=`` that no renderer knows selects the usual renderer instead of a 404.
 
-    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        if request.query_params.get("format") == "csv":
-            renderer = renderers[0]
-            return renderer, renderer.media_type
-        return super().select_renderer(request, renderers, format_suffix)
+    DRF negotiates before it authenticates, so its 404 would answer anonymous
+    requests ahead of the 401; and ``?format=csv`` is answered by the record
+    views themselves with a streamed file (they refuse other values with a 400).
+    """
+
+    def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
+        return [renderer for renderer in renderers if renderer.format == format] or renderers
 
 
 __all__ = [
-    "CSVExportNegotiation",
+    "FormatTolerantNegotiation",
     "SYMBOL_PATTERN",
     "DecimalJSONParser",
     "JSONObjectField",
+    "ExportFilterSerializer",
     "RecordFilterSerializer",
     "TimeRangeFilterSerializer",
     "csv_response",

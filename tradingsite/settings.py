@@ -204,6 +204,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tradingsite.api_auth.RoutePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradingsite.api_common.DecimalJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tradingsite.api_common.FormatTolerantNegotiation",
     "DEFAULT_SCHEMA_CLASS": "tradingsite.api_schema.RoleAwareAutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_RATE_LIMIT", "10/min")},
     "COERCE_DECIMAL_TO_STRING": True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from trading import selectors
 from trading.models import EquitySnapshot, Fill, MetricsSnapshot, Order, Position
 from tradingsite.api_common import (
-    CSVExportNegotiation,
+    ExportFilterSerializer,
     RecordFilterSerializer,
     TimeRangeFilterSerializer,
     csv_response,
@@ -22,12 +22,6 @@ from tradingsite.api_common import (
     parse_filters,
     wants_csv,
 )
-
-CSV_FORMAT = OpenApiParameter(
-    "format", str, enum=["csv"], required=False,
-    description="`csv`: the whole filtered list as a streaming CSV file (no pagination)",
-)
-
 
 # --- serializers ------------------------------------------------------------
 
@@ -104,7 +98,6 @@ def _fill_row(fill: Fill) -> list[Any]:
 # --- views --------------------------------------------------------------------
 
 class _RecordListView(ListAPIView):
-    content_negotiation_class = CSVExportNegotiation
     filter_serializer: type[serializers.Serializer] = RecordFilterSerializer
     csv_name = ""
     csv_columns: tuple[str, ...] = ()
@@ -113,7 +106,9 @@ class _RecordListView(ListAPIView):
         raise NotImplementedError
 
     def get_queryset(self) -> Any:
-        return self.selector(**parse_filters(self.filter_serializer, self.request.query_params))
+        filters = parse_filters(self.filter_serializer, self.request.query_params)
+        filters.pop("format", None)
+        return self.selector(**filters)
 
     def csv_row(self, obj: Any) -> list[Any]:
         return [getattr(obj, column) for column in self.csv_columns]
@@ -126,12 +121,13 @@ class _RecordListView(ListAPIView):
 
 @extend_schema(
     tags=["records"],
-    parameters=[RecordFilterSerializer, CSV_FORMAT],
+    parameters=[ExportFilterSerializer],
     responses={(200, "application/json"): OrderOutputSerializer(many=True), (200, "text/csv"): OpenApiTypes.STR},
 )
 class OrderListView(_RecordListView):
     """Orders, newest first. ``/api/orders.csv`` is the same list as CSV."""
 
+    filter_serializer = ExportFilterSerializer
     serializer_class = OrderOutputSerializer
     pagination_class = cursor_pagination("-created_at", "-id")
     csv_name = "orders.csv"
@@ -143,12 +139,13 @@ class OrderListView(_RecordListView):
 
 @extend_schema(
     tags=["records"],
-    parameters=[RecordFilterSerializer, CSV_FORMAT],
+    parameters=[ExportFilterSerializer],
     responses={(200, "application/json"): FillOutputSerializer(many=True), (200, "text/csv"): OpenApiTypes.STR},
 )
 class FillListView(_RecordListView):
     """Fills, newest first. ``/api/fills.csv`` is the same list as CSV."""
 
+    filter_serializer = ExportFilterSerializer
     serializer_class = FillOutputSerializer
     pagination_class = cursor_pagination("-filled_at", "-id")
     csv_name = "fills.csv"
