@@ -265,3 +265,19 @@ def test_trusted_mode_still_refuses_a_cross_site_browser_post(settings) -> None:
     assert not Event.objects.filter(type="system.state.changed").exists()
     # A script on the machine (no browser headers) needs no CSRF token.
     assert client.post("/api/system/emergency-stop", {}, format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_lockouts_are_visible_in_the_admin_site_to_admins_only(client, admin_user, operator) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+    assert client.get("/admin/axes/accessattempt/").status_code == 200
+    client.force_login(operator)
+    assert client.get("/admin/axes/accessattempt/").status_code == 403
+
+
+def test_process_refuses_to_start_on_a_malformed_login_rate() -> None:
+    from tests.test_settings import _django_check
+
+    result = _django_check({"DEBUG": "true", "LOGIN_RATE_LIMIT": "lots"})
+    assert result.returncode != 0
+    assert "LOGIN_RATE_LIMIT='lots'" in result.stderr

@@ -7,6 +7,7 @@ project folder is read first (values already in the environment win).
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -193,6 +194,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST framework ---------------------------------------------------------
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", LOGIN_RATE_LIMIT):
+    raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT={LOGIN_RATE_LIMIT!r}: use a count per period, e.g. 10/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Local trusted mode first: it answers only when AUTH_ENABLED=false.
@@ -206,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["tradingsite.api_common.DecimalJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tradingsite.api_common.FormatTolerantNegotiation",
     "DEFAULT_SCHEMA_CLASS": "tradingsite.api_schema.RoleAwareAutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_RATE_LIMIT", "10/min")},
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE_LIMIT},
     "COERCE_DECIMAL_TO_STRING": True,
     "EXCEPTION_HANDLER": "tradingsite.api_errors.exception_handler",
 }
