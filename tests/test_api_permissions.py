@@ -144,3 +144,11 @@ def test_route_answers_each_role_as_expected(route: tuple[str, str], role_index:
         f"{method} {url} as {role}: {response.status_code}, expected {expected}: "
         f"{getattr(response, 'data', None) or ''}"
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "url"), [("put", "/api/bots/1"), ("delete", "/api/system/state"), ("get", "/api/system/pause")])
+def test_a_method_a_route_does_not_have_is_a_405(admin_user, method: str, url: str) -> None:  # type: ignore[no-untyped-def]
+    make_world()
+    response = getattr(token_client(admin_user), method)(url)
+    assert response.status_code == 405
