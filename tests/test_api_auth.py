@@ -145,6 +145,10 @@ def test_login_is_throttled_per_address(viewer) -> None:  # type: ignore[no-unty
     throttled = login(client, "viewer", PASSWORD)
     assert throttled.status_code == 429
     assert "throttled" in throttled.json()["detail"]
+    # A forged X-Forwarded-For does not make a new client.
+    forged = client.post(LOGIN, {"username": "viewer", "password": PASSWORD}, format="json",
+                         HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert forged.status_code == 429
     assert login(client, "viewer", PASSWORD, address="10.9.9.9").status_code == 200
 
 

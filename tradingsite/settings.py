@@ -211,6 +211,8 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tradingsite.api_common.FormatTolerantNegotiation",
     "DEFAULT_SCHEMA_CLASS": "tradingsite.api_schema.RoleAwareAutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE_LIMIT},
+    # Throttle by REMOTE_ADDR only, like django-axes: X-Forwarded-For is the client's to forge.
+    "NUM_PROXIES": 0,
     "COERCE_DECIMAL_TO_STRING": True,
     "EXCEPTION_HANDLER": "tradingsite.api_errors.exception_handler",
 }
