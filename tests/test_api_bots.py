@@ -187,3 +187,12 @@ def test_rollback_to_the_active_version_is_a_409(admin_user, bot_with_two_versio
     assert client.post(f"/api/bots/{bot_with_two_versions.pk}/configs/8/rollback", {}, format="json").status_code == 404
     assert BotConfig.objects.filter(bot=bot_with_two_versions).count() == 2
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_partial_version_for_a_bot_without_any_config_names_the_missing_fields(admin_user) -> None:  # type: ignore[no-untyped-def]
+    bot = BotFactory(name="bare")  # made in the admin site, say: no config yet
+    response = token_client(admin_user).post(f"/api/bots/{bot.pk}/configs", {"timeframe": "1h"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"symbol", "strategy"}
+    assert not BotConfig.objects.exists() and not Event.objects.exists()

@@ -69,7 +69,7 @@ def bot_config_create(
         merged.update(values)
         missing = [f for f in ("symbol", "timeframe", "strategy") if not merged.get(f)]
         if missing:
-            raise ValueError(f"a first config version needs: {', '.join(missing)}")
+            raise InvalidInput({field: ["needed: the bot has no config version yet"] for field in missing})
         merged = validate_config(merged)
         last = BotConfig.objects.filter(bot=bot).order_by("-version").values_list("version", flat=True).first()
         if current:

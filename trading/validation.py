@@ -23,7 +23,7 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 STRATEGY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-class InvalidInput(Exception):
+class InvalidInput(ValueError):
     """Input a service refuses; ``field_errors`` says why, per field (an API 400)."""
 
     def __init__(self, field_errors: dict[str, list[str]]) -> None:
