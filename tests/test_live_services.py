@@ -29,7 +29,24 @@ from trading.models import BotConfig, Order, Position
 from trading.services import ModeChangeForbidden, ModeChangeRefused, bot_config_rollback, bot_set_mode
 
 
+@pytest.fixture
+def live_enabled(settings):  # type: ignore[no-untyped-def]
+    settings.LIVE_TRADING_ENABLED = True
+
+
 @pytest.mark.django_db
+def test_a_bot_cannot_go_live_while_live_trading_is_switched_off(settings) -> None:  # type: ignore[no-untyped-def]
+    from trading.validation import InvalidInput
+
+    settings.LIVE_TRADING_ENABLED = False
+    config = BotConfigFactory(mode="paper", version=1)
+    with pytest.raises(InvalidInput, match="LIVE_TRADING_ENABLED"):
+        bot_set_mode(bot=config.bot, mode="live", actor=ADMIN)
+    assert BotConfig.objects.get(bot=config.bot, is_active=True).mode == "paper"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("live_enabled")
 def test_only_an_admin_switches_a_bot_to_live_as_an_audited_config_version() -> None:
     config = BotConfigFactory(mode="paper", version=1)
     bot = config.bot
@@ -48,6 +65,7 @@ def test_only_an_admin_switches_a_bot_to_live_as_an_audited_config_version() -> 
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("live_enabled")
 def test_a_rollback_cannot_switch_a_bot_to_live_unless_an_admin_does_it() -> None:
     config = BotConfigFactory(mode="live", version=1)
     bot_set_mode(bot=config.bot, mode="paper", actor=ADMIN)
@@ -58,6 +76,7 @@ def test_a_rollback_cannot_switch_a_bot_to_live_unless_an_admin_does_it() -> Non
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("live_enabled")
 def test_the_mode_does_not_change_while_the_bot_holds_a_position_or_open_orders() -> None:
     config = BotConfigFactory(mode="paper", version=1, symbol=SYMBOL)
     Position.objects.create(bot=config.bot, symbol=SYMBOL, quantity=D("0.01"), cost_basis=D("1000"))
@@ -73,6 +92,7 @@ def test_the_mode_does_not_change_while_the_bot_holds_a_position_or_open_orders(
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("live_enabled")
 def test_set_bot_mode_command() -> None:
     config = BotConfigFactory(mode="paper", version=1)
     out = io.StringIO()
@@ -191,7 +211,7 @@ def test_mode_and_flatten_actions_are_offered_to_admins_only(client, operator, a
     assert "set_mode_live" in offered and "flatten_positions" in offered
 
 
-def test_admin_action_switches_a_bot_to_live(client, admin_user, db) -> None:  # type: ignore[no-untyped-def]
+def test_admin_action_switches_a_bot_to_live(client, admin_user, live_enabled) -> None:  # type: ignore[no-untyped-def]
     config = BotConfigFactory(mode="paper", version=1)
     client.force_login(admin_user)
     action(client, config.bot, "set_mode_live", post="yes", confirm="on", note="go")

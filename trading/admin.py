@@ -24,6 +24,7 @@ from trading.models import (
     Position,
     SystemState,
 )
+from trading.validation import Conflict, InvalidInput
 from tradingsite.errors import ServiceError
 
 
@@ -187,8 +188,10 @@ class BotAdmin(admin.ModelAdmin):
                 for bot in queryset:
                     try:
                         messages.success(request, act(bot, actor, note))
-                    except ServiceError as exc:
+                    except (ServiceError, Conflict) as exc:
                         messages.error(request, f"{bot.name}: refused: {exc.message}")
+                    except InvalidInput as exc:
+                        messages.error(request, f"{bot.name}: refused: {exc}")
                 return None
             form.add_error(None, "Tick the confirmation box." if not confirmed else "A note is required.")
         context = {

@@ -28,7 +28,7 @@ from audit.actors import Actor
 from audit.services import record
 from risk.engine import Decision, PortfolioView, RiskSignal, evaluate
 from risk.limits import RiskLimits
-from trading import market_data, reconcile, state, timeframes
+from trading import failpoints, market_data, reconcile, state, timeframes
 from trading.adapters.errors import ExchangeError, IpBanned, RateLimited
 from trading.candles import Candles, to_decimal
 from trading.execution import live
@@ -159,10 +159,8 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     symbol, timeframe = config.symbol, config.timeframe
 
     # 1. market data
-    holes = False
     try:
-        report = market_data.refresh(symbol, timeframe, now=now)
-        holes = bool(report.gaps)
+        market_data.refresh(symbol, timeframe, now=now)
     except ExchangeError as exc:
         # Carry on with what is cached: the risk engine blocks on a newest
         # candle that has grown too old (STALE_DATA).
@@ -180,6 +178,8 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     if len(candles) == 0:
         return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
     last = len(candles) - 1
+    # Indicators over a series with missing candles are wrong: trade on none.
+    holes = bool((np.diff(candles.open_time) != timeframes.seconds(timeframe) * 1000).any())
     candle_ms = int(candles.open_time[last])
     candle_time = timeframes.from_ms(candle_ms)
     if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
@@ -293,6 +293,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         # The client order id exists: a duplicated cycle for this candle lost the race.
         return _skip(bot, now, actor, "duplicate_order",
                      f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
+    failpoints.hit("cycle.after_commit")
     if pending is None:
         return CycleOutcome("done", run.detail, run, order, decision, signal)
 

@@ -2,7 +2,8 @@
 or reconciling that bot (a cycle, a manual live order, a reconciliation).
 
 Claimed with a conditional update, so two processes never both hold it; a
-holder that dies (worker killed) frees the bot when the lease runs out.
+holder that dies (worker killed) frees the bot when the lease runs out
+(``CYCLE_LEASE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from trading.models import Bot
-
-LEASE = timedelta(minutes=5)
 
 
 @contextlib.contextmanager
@@ -29,7 +29,10 @@ def bot_lease(bot: Bot | int) -> Iterator[bool]:
     claimed = (
         Bot.objects.filter(pk=bot_id)
         .filter(Q(cycle_locked_until__isnull=True) | Q(cycle_locked_until__lt=real_now))
-        .update(cycle_lock_token=token, cycle_locked_until=real_now + LEASE)
+        .update(
+            cycle_lock_token=token,
+            cycle_locked_until=real_now + timedelta(seconds=settings.CYCLE_LEASE_SECONDS),
+        )
     )
     if claimed != 1:
         yield False

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.actors import Actor, Role
 from trading.models import Bot, Mode
 from trading.services import ModeChangeRefused, bot_set_mode
+from trading.validation import InvalidInput
 
 
 class Command(BaseCommand):
@@ -28,4 +29,6 @@ class Command(BaseCommand):
                                   actor=Actor(name="command:set_bot_mode", role=Role.ADMIN))
         except ModeChangeRefused as exc:
             raise CommandError(exc.message) from None
+        except InvalidInput as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"{bot.name} is in {config.mode} mode (config v{config.version})")
