@@ -141,6 +141,7 @@ class LiveOrderRefused(ServiceError):
         self.refusal = refusal
         self.gate = refusal.gate
         self.http_status = GATE_HTTP_STATUS.get(refusal.gate, 409)
+        self.extra = {"gate": str(refusal.gate)}  # the API names the gate in its answer
 
 
 class ExchangeProblem(ServiceError):
