@@ -20,6 +20,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CHECKED_APPS = {"trading", "audit", "approvals", "auth", "knox", "axes", "sessions", "django_celery_beat"}
 
 VALID_CONFIG = {"symbol": "BTCUSDT", "timeframe": "1h", "strategy": "sma_cross"}
+LIVE_ORDER = {"bot": "alpha", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"}
 TAKES_NO_INPUT = {("auth-logout", "POST"): "revokes the caller's own token; it reads no body"}
 
 # (URL name, method): [(body, a key the error answer must have), ...]. A str body
@@ -83,6 +84,18 @@ MALFORMED: dict[tuple[str, str], list[tuple[Any, str]]] = {
         ({"mode": "live"}, "mode"),
     ],
     ("bot-config-rollback", "POST"): [({"note": ["x"]}, "note"), ({"note": "x" * 2001}, "note")],
+    ("order-live", "POST"): [
+        ({}, "bot"),
+        ({**LIVE_ORDER, "side": "HOLD"}, "side"),
+        ({**LIVE_ORDER, "quantity": "-1"}, "quantity"),
+        ({**LIVE_ORDER, "quantity": "lots"}, "quantity"),
+        ({**LIVE_ORDER, "quantity": "0.000000001"}, "quantity"),
+        ({**LIVE_ORDER, "price": "0"}, "price"),
+        ({**LIVE_ORDER, "bot": "nobody"}, "bot"),
+        ({**LIVE_ORDER, "symbol": "ETHUSDT"}, "symbol"),
+        ({**LIVE_ORDER, "client_order_id": "has spaces"}, "client_order_id"),
+        ("{not json", "detail"),
+    ],
 }
 
 

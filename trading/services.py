@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
@@ -123,8 +124,8 @@ def _check_mode_change(*, bot: Bot, config: BotConfig | None, mode: str, actor: 
     """Only an admin switches a bot between paper and live, and only when the bot
     holds nothing and has no order open: a paper position is not on the
     exchange, and a live one must not be sold by the paper engine."""
-    if mode not in Mode.values:
-        raise ModeChangeRefused(f"unknown mode {mode!r}: use paper or live", field_errors={"mode": "paper or live"})
+    if mode not in Mode.values or (mode == Mode.LIVE and not settings.LIVE_TRADING_ENABLED):
+        return  # not a mode this installation takes: validate_config answers with a field error
     if actor.role != Role.ADMIN:
         refusal = ModeChangeForbidden(f"{actor.role.label} may not switch {bot.name} to {mode}: needs admin")
         record("trading.config.refused", actor, refusal.message, inputs={"mode": mode},
