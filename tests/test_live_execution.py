@@ -234,3 +234,17 @@ def test_an_ip_ban_during_a_cycle_is_recorded_and_repeated_bans_pause_the_system
     assert state.state == "PAUSED" and state.changed_by == "system"
     assert "IP bans" in state.reason
     assert live_env.orders_posted() == 0
+
+
+def test_an_unreadable_success_reply_is_unknown_and_resolved_by_query_not_rejected(live_env) -> None:  # type: ignore[no-untyped-def]
+    buy_then_sell_path(live_env.fake)
+    bot = make_live_bot()
+    # 200 with a body that is not an order: the exchange may well have placed it
+    live_env.fake.inject(ORDER, Fault("status", 200, '{"unexpected": true}', method="POST"))
+    live_env.cycle(bot, minute(0))
+    [order] = live_orders(bot)
+    assert Event.objects.filter(type="trading.order.unknown", bot=bot).exists()
+    # the fake did not place it (the fault replaced its answer): the query says so
+    assert order.status == Order.Status.REJECTED and "never placed" in order.status_reason
+    assert live_env.fake.count(ORDER, "GET") == 4
+

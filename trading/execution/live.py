@@ -62,9 +62,11 @@ from trading.adapters.binance import BinanceAdapter, get_adapter
 from trading.adapters.errors import (
     DuplicateOrder,
     ExchangeError,
+    ExchangeUnavailable,
     OrderNotFound,
     OrderRejected,
     OrderStatusUnknown,
+    RequestTimeout,
 )
 from trading.adapters.types import OrderFill, OrderResult
 from trading.execution.paper import EIGHT_PLACES, ExecutionResult, FillResult, OrderRequest
@@ -417,8 +419,12 @@ def order_send(
     )
     try:
         result = engine.place(request)
-    except (OrderStatusUnknown, DuplicateOrder) as exc:
+    except RequestTimeout as exc:
+        # The connection never opened: nothing was sent.
+        return SendOutcome(_mark_rejected(order, actor, f"not placed: {exc.message}", exc), True, None, exc)
+    except (OrderStatusUnknown, DuplicateOrder, ExchangeUnavailable) as exc:
         # DuplicateOrder: an open order already carries this id, so it is ours.
+        # ExchangeUnavailable: e.g. a 2xx reply we could not read; only a query can tell.
         _mark_unknown(order, actor, exc.message, exc.as_dict())
         try:
             order = order_reconcile(order=order, actor=actor, engine=engine)
@@ -431,7 +437,7 @@ def order_send(
         return SendOutcome(_mark_rejected(order, actor, reason, exc), True, None, exc)
     except ExchangeError as exc:
         # Refused before the matching engine saw it (429, 418, -1021 after a
-        # resync, credentials, a connection that never opened): not placed.
+        # resync, credentials, a malformed request): not placed.
         return SendOutcome(_mark_rejected(order, actor, f"not placed: {exc.message}", exc), True, None, exc)
     except Exception as exc:
         # A bug or the unexpected: the order may exist, so it is reconciled, not failed.
