@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from approvals.models import Approval
 from audit.actors import Actor, Role
-from audit.services import record
+from audit.services import record, to_json_value
 from trading import state
 from trading.models import Bot, BotConfig
 from trading.services import config_snapshot
@@ -35,7 +35,7 @@ ALLOWED_KEYS = {
 }
 
 # Evidence builder: (bot, base config values, proposed values) → evidence dict.
-# The advisor package plugs the backtester in here; tests may pass their own.
+# The default is ``approvals.evidence.build`` (backtests before and after).
 EvidenceBuilder = Callable[[Bot, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
@@ -51,6 +51,11 @@ class ProposalInvalid(ApprovalError):
 class TooManyPending(ApprovalError):
     http_status = 409
     code = "too_many_pending"
+
+
+class DuplicateProposal(ApprovalError):
+    http_status = 409
+    code = "duplicate_proposal"
 
 
 class AlreadyDecided(ApprovalError):
@@ -148,7 +153,9 @@ def propose(
     """Record a proposal against the bot's active configuration.
 
     The proposed configuration is validated whole; evidence (before/after
-    backtests) is built unless given. At most ``APPROVALS_MAX_PENDING`` per bot.
+    backtests, :func:`approvals.evidence.build` unless another builder is
+    given) is built unless given. At most ``APPROVALS_MAX_PENDING`` per bot, and
+    never the same change twice pending.
     """
     if on_expiry not in Approval.OnExpiry.values:
         raise ProposalInvalid("unknown on_expiry policy", field_errors={"on_expiry": "must be none, pause or emergency_stop"})
@@ -163,16 +170,19 @@ def propose(
     diff = structured_diff(before, after)
     if not diff:
         raise ProposalInvalid("the proposal changes nothing", field_errors={"change": "changes nothing"})
-    if evidence is None and evidence_builder is not None:
+    # Checked before the backtests too, so a full queue answers at once; the
+    # check that counts is the one under the bot's lock below.
+    _check_room(bot, kind, change)
+    if evidence is None:
+        if evidence_builder is None:
+            from approvals import evidence as default_evidence
+
+            evidence_builder = default_evidence.build
         evidence = evidence_builder(bot, before, after)
     now = now or timezone.now()
     with transaction.atomic():
         Bot.objects.select_for_update().get(pk=bot.pk)
-        pending = Approval.objects.filter(bot=bot, status=Status.PENDING).count()
-        if pending >= settings.APPROVALS_MAX_PENDING:
-            raise TooManyPending(
-                f"{bot.name} already has {pending} pending proposals (at most {settings.APPROVALS_MAX_PENDING})"
-            )
+        _check_room(bot, kind, change)
         approval = Approval.objects.create(
             kind=kind, bot=bot, base_config=base, change={"set": change, "diff": diff},
             rationale=rationale, evidence=evidence or {}, proposer=proposer.name,
@@ -189,6 +199,20 @@ def propose(
             bot=bot,
         )
     return approval
+
+
+def _check_room(bot: Bot, kind: str, change: dict[str, Any]) -> None:
+    pending = list(Approval.objects.filter(bot=bot, status=Status.PENDING).values_list("pk", "kind", "change"))
+    if len(pending) >= settings.APPROVALS_MAX_PENDING:
+        raise TooManyPending(
+            f"{bot.name} already has {len(pending)} pending proposals (at most {settings.APPROVALS_MAX_PENDING}): "
+            "decide those first"
+        )
+    # Compared as stored: the pending rows hold the change as JSON.
+    wanted = to_json_value(change)
+    for pk, pending_kind, pending_change in pending:
+        if pending_kind == kind and (pending_change or {}).get("set") == wanted:
+            raise DuplicateProposal(f"the same change is already pending as proposal #{pk}")
 
 
 def _require_decider(actor: Actor) -> None:
