@@ -113,6 +113,30 @@ def structured_diff(before: dict[str, Any], after: dict[str, Any], prefix: str =
     return changes
 
 
+def effective_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as it acts, every parameter and limit with its default
+    filled in, so that a diff reads "0.1 → 0.05" rather than "None → 0.05"."""
+    from dataclasses import fields
+    from decimal import Decimal
+
+    from risk.limits import RiskLimits
+    from trading.strategies.registry import get_strategy
+
+    try:
+        params = get_strategy(values["strategy"]).validate(values.get("strategy_params") or {})
+        limits = RiskLimits.from_dict(values.get("risk_limits") or {})
+    except (KeyError, ValueError):  # not valid as stored: show it as stored
+        return values
+    return {
+        **values,
+        "strategy_params": params,
+        "risk_limits": {
+            f.name: f"{value.normalize():f}" if isinstance(value := getattr(limits, f.name), Decimal) else value
+            for f in fields(limits)
+        },
+    }
+
+
 def proposed_values(base: BotConfig, kind: str, change: dict[str, Any]) -> dict[str, Any]:
     """The whole configuration that approving ``change`` would produce."""
     unknown = set(change) - ALLOWED_KEYS.get(kind, set())
@@ -167,7 +191,7 @@ def propose(
         raise ProposalInvalid(f"bot {bot.name} has no active configuration")
     after = proposed_values(base, kind, change)
     before = config_snapshot(base)
-    diff = structured_diff(before, after)
+    diff = structured_diff(effective_values(before), effective_values(after))
     if not diff:
         raise ProposalInvalid("the proposal changes nothing", field_errors={"change": "changes nothing"})
     # Checked before the backtests too, so a full queue answers at once; the

@@ -240,3 +240,14 @@ def test_an_invalid_proposal_is_refused_whole(kind, change, field) -> None:  # t
         services.propose(bot=bot, kind=kind, change=change, proposer=ADVISOR)
     assert refused.value.http_status == 400 and field in refused.value.field_errors
     assert not Approval.objects.exists()
+
+
+def test_the_diff_reads_in_effective_values_with_defaults_filled_in() -> None:
+    bot = make_bot()  # risk limits stored as {}: every limit at its default
+    approval = services.propose(bot=bot, kind="risk_limits", change={"risk_limits": {"fraction_of_equity": "0.050"}},
+                                proposer=ADVISOR)
+    assert approval.change["diff"] == [{"path": "risk_limits.fraction_of_equity", "from": "0.1", "to": "0.05"}]
+    with pytest.raises(services.ProposalInvalid) as refused:
+        services.propose(bot=bot, kind="risk_limits", change={"risk_limits": {"max_drawdown_pct": "0.20"}},
+                         proposer=ADVISOR)
+    assert refused.value.message == "the proposal changes nothing"
