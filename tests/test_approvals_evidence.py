@@ -86,6 +86,18 @@ def test_the_window_follows_the_setting_and_risk_changes_are_backtested_too(cost
         Decimal(found["before"]["metrics"]["total_return"]))
 
 
+def test_the_window_read_from_the_cache_holds_exactly_the_bundled_values(costs) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    cache_bundled()
+    window = evidence.window_for(symbol=SYMBOL, timeframe=TIMEFRAME)
+    bundled = ReplaySource().series(SYMBOL, TIMEFRAME)
+    bundled = bundled[len(bundled) - 30 * 96:]
+    assert window.candles is not None
+    for column in ("open_time", "open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(window.candles, column), getattr(bundled, column)), column
+
+
 def test_without_cached_candles_the_evidence_says_why_and_the_proposal_still_reaches_a_human(costs) -> None:  # type: ignore[no-untyped-def]
     bot = eth_bot()
     approval = services.propose(bot=bot, kind="strategy_params", change={"strategy_params": {"fast": 12}},
