@@ -111,7 +111,7 @@ def test_openai_proposals_and_discards_are_printed(fake_openai: FakeOpenAI) -> N
     assert lines[4] == "  evidence: none (no ETHUSDT 15m candles in the cache up to " + lines[4].split("up to ")[1]
     fake_openai.script("out_of_range")
     [line] = advise("--bot", bot.name, "--advisor", "openai")
-    assert line.startswith(f"advisor:openai:gpt-fake on {bot.name}: no proposal: discarded (out_of_bounds): ")
+    assert line.startswith(f"advisor:openai:gpt-fake on {bot.name}: no proposal: discarded (failed_validation): ")
 
 
 def test_an_unreachable_or_failing_model_is_an_error(capsys, fake_openai: FakeOpenAI) -> None:  # type: ignore[no-untyped-def]

@@ -136,11 +136,11 @@ def test_values_out_of_bounds_are_discarded_by_the_gates_validation(bot, fake_op
     report = ask(bot)
     assert report.proposals == []
     first, second = invalid_events()
-    assert first.inputs["reason"] == second.inputs["reason"] == "out_of_bounds"
+    assert first.inputs["reason"] == second.inputs["reason"] == "failed_validation"
     assert "risk_limits.fraction_of_equity" in first.inputs["field_errors"]
     assert "risk_limits.max_drawdown_pct" not in first.inputs["field_errors"]  # 0.5 is within bounds
     assert "strategy_params.slow" in second.inputs["field_errors"]
-    assert all(e.message.startswith("ADVISOR_INVALID: out_of_bounds") for e in (first, second))
+    assert all(e.message.startswith("ADVISOR_INVALID: failed_validation: the proposed configuration is not valid") for e in (first, second))
     assert not Approval.objects.exists()
     assert_nothing_applied(bot)
 
@@ -162,10 +162,12 @@ def test_text_that_tries_to_instruct_the_system_is_kept_as_inert_text_and_change
     # The well-formed part is a proposal like any other: pending, for a human to read.
     [approval] = report.proposals
     assert approval.status == "PENDING" and approval.proposer == PROPOSER
-    assert approval.rationale == INJECTION
+    # kept as text, without the terminal escapes and the direction override
+    shown = INJECTION.replace("\x1b[2J\x1b[H", "[2J[H").replace("\u202e", "")
+    assert approval.rationale == shown and "\x1b" not in approval.rationale
     assert approval.change["set"] == {"risk_limits": {"fraction_of_equity": 1, "max_position_pct_equity": 1}}
     assert approval.on_expiry == "none"  # the model does not choose what silence does
-    assert f"model summary: {INJECTION}" in report.notes
+    assert f"model summary: {shown}" in report.notes
     assert invalid_events() == []
     assert_nothing_applied(bot)
     assert not Event.objects.exclude(type__in=["advisor.run", "approvals.approval.proposed"]).exclude(

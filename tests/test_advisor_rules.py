@@ -172,3 +172,20 @@ def test_only_operators_admins_and_the_system_run_advisors() -> None:
         advisor_run(bot=bot, advisor="oracle", actor=OPERATOR)
     assert unknown.value.http_status == 400
     assert not Event.objects.filter(type="advisor.run").exists()
+
+
+def test_advice_on_the_demos_past_clock_is_stamped_and_expires_in_real_time() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals.services import expire_due
+
+    bot = eth_bot(limits={"max_drawdown_pct": "0.1"})
+    equity_history(bot, ["10000", "9000"], start=START)
+    asked_at = timezone.now()
+    [approval] = advisor_run(bot=bot, advisor="rules", actor=SCHEDULER, now=START + timedelta(hours=1)).proposals
+    assert approval.created_at >= asked_at
+    assert expire_due(now=timezone.now()) == []
+    approval.refresh_from_db()
+    assert approval.status == "PENDING"

@@ -9,6 +9,7 @@ decides. Anything else an advisor might "say" is text.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,7 +73,7 @@ class Proposal:
 class InvalidOutput:
     """An advisor output that was discarded (``advisor.invalid``, ADVISOR_INVALID)."""
 
-    reason: str  # malformed, refused, truncated, content_filter, bad_shape, unknown_strategy, out_of_bounds…
+    reason: str  # malformed, refused, truncated, content_filter, bad_shape, unknown_strategy, failed_validation (the gate's whole-config check)
     message: str
     raw: str = ""  # what was received, kept (truncated) for the audit trail as inert text
     detail: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,14 @@ class Advice:
     notes: list[str] = field(default_factory=list)  # what was considered; why nothing
     invalid: list[InvalidOutput] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)  # e.g. tokens of a model call
+
+
+def inert_text(text: str, limit: int) -> str:
+    """Untrusted text made safe to store, print and show: no control or format
+    characters (terminal escapes, bidirectional overrides) but newlines and tabs,
+    and at most ``limit`` characters. It stays text: nothing reads it for meaning."""
+    kept = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+    return kept[:limit]
 
 
 class AdvisorUnavailable(Exception):

@@ -31,7 +31,14 @@ import numpy as np
 import openai
 from django.conf import settings
 
-from approvals.advisor.base import Advice, AdvisorContext, AdvisorUnavailable, InvalidOutput, Proposal
+from approvals.advisor.base import (
+    Advice,
+    AdvisorContext,
+    AdvisorUnavailable,
+    InvalidOutput,
+    Proposal,
+    inert_text,
+)
 from risk.limits import LIMIT_BOUNDS, SIZING_MODES, RiskLimits
 from trading.strategies.registry import list_strategies
 
@@ -212,9 +219,9 @@ class OpenAIAdvisor:
         reply = self._reply(completion, advice)
         if reply is None:
             return advice
-        summary = reply["summary"].strip()
+        summary = inert_text(reply["summary"], MAX_RATIONALE).strip()
         if summary:
-            advice.notes.append(f"model summary: {summary[:MAX_RATIONALE]}")
+            advice.notes.append(f"model summary: {summary}")
         if not reply["proposals"]:
             advice.notes.append("the model proposed no change")
         for index, item in enumerate(reply["proposals"]):
@@ -232,9 +239,10 @@ class OpenAIAdvisor:
         choice = choices[0]
         message = choice.message
         content = message.content or ""
-        raw = content[:RAW_KEPT]
+        raw = inert_text(content, RAW_KEPT)
         if getattr(message, "refusal", None):
-            advice.invalid.append(InvalidOutput("refused", "the model refused", raw=str(message.refusal)[:RAW_KEPT]))
+            advice.invalid.append(InvalidOutput("refused", "the model refused",
+                                                raw=inert_text(str(message.refusal), RAW_KEPT)))
             return None
         if choice.finish_reason == "length":
             advice.invalid.append(InvalidOutput("truncated", "the reply was cut off (finish_reason length)", raw=raw))
@@ -244,8 +252,9 @@ class OpenAIAdvisor:
                                                 "content_filter)", raw=raw))
             return None
         if choice.finish_reason != "stop":
-            advice.invalid.append(InvalidOutput("malformed", f"unexpected finish_reason {choice.finish_reason!r}",
-                                                raw=raw))
+            advice.invalid.append(InvalidOutput(
+                "malformed", f"unexpected finish_reason {inert_text(str(choice.finish_reason), 40)!r}", raw=raw
+            ))
             return None
         try:
             reply = json.loads(content, parse_constant=_no_constant)
@@ -256,7 +265,7 @@ class OpenAIAdvisor:
             jsonschema.validate(reply, REPLY_SCHEMA)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "the reply"
-            advice.invalid.append(InvalidOutput("bad_shape", f"{where}: {exc.message}"[:500], raw=raw))
+            advice.invalid.append(InvalidOutput("bad_shape", inert_text(f"{where}: {exc.message}", 500), raw=raw))
             return None
         if len(reply["proposals"]) > MAX_PROPOSALS:
             advice.invalid.append(InvalidOutput(
@@ -269,10 +278,10 @@ class OpenAIAdvisor:
         self, item: dict[str, Any], context: AdvisorContext, advice: Advice, index: int
     ) -> Proposal | None:
         kind = item["kind"]
-        raw = json.dumps(item)[:RAW_KEPT]
+        raw = inert_text(json.dumps(item), RAW_KEPT)
 
         def invalid(reason: str, message: str) -> None:
-            advice.invalid.append(InvalidOutput(reason, f"proposal {index + 1}: {message}", raw=raw))
+            advice.invalid.append(InvalidOutput(reason, inert_text(f"proposal {index + 1}: {message}", 500), raw=raw))
 
         params = _named(item["strategy_params"])
         limits = _named(item["risk_limits"])
@@ -303,7 +312,7 @@ class OpenAIAdvisor:
                 invalid("bad_shape", "a risk_limits proposal changes only risk limits")
                 return None
             change = {"risk_limits": limits}
-        rationale = item["rationale"].strip()[:MAX_RATIONALE]
+        rationale = inert_text(item["rationale"], MAX_RATIONALE).strip()
         return Proposal(kind=kind, change=change, rationale=rationale, on_expiry="none",
                         basis={"model": self.model})
 

@@ -168,6 +168,10 @@ def advisor_run(
     advisor's (``advisor:<name>``). Without ``OPENAI_API_KEY`` the OpenAI advisor
     is refused and, with ``fallback``, the rules advisor serves instead. Nothing
     here applies a change: proposals wait for a human.
+
+    ``now`` is the market's now (the clock's, which the demo runs in the past):
+    it picks the candles and equity looked at. Proposals are stamped and expire
+    in real time, like every other approval.
     """
     if actor.role not in TRIGGER_ROLES:
         raise AdvisorNotAllowed(f"{actor.role.label} may not run an advisor: needs operator or admin")
@@ -213,12 +217,12 @@ def advisor_run(
         try:
             approval = propose(
                 bot=bot, kind=proposal.kind, change=proposal.change, proposer=proposer,
-                rationale=proposal.rationale, on_expiry=proposal.on_expiry, now=now,
+                rationale=proposal.rationale, on_expiry=proposal.on_expiry,
                 evidence_builder=partial(_evidence, window=window, basis=proposal.basis),
             )
         except ProposalInvalid as exc:
             _invalid(report, InvalidOutput(
-                "out_of_bounds" if exc.field_errors else "invalid", exc.message,
+                "failed_validation", exc.message,
                 raw=str(proposal.change)[:4000], detail={"field_errors": exc.field_errors},
             ), proposer, bot)
             continue
