@@ -195,6 +195,15 @@ def test_when_every_attempt_fails_the_run_fails_after_the_configured_retries(
     assert_nothing_applied(bot)
 
 
+def test_a_reply_slower_than_the_timeout_fails_the_run(bot, fake_openai: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.OPENAI_TIMEOUT_SECONDS = 1
+    settings.OPENAI_MAX_RETRIES = 0
+    fake_openai.script("slow")
+    report = ask(bot)
+    assert report.outcome == "failed" and "timed out (timeout 1 s" in report.failed
+    assert fake_openai.count(CHAT) == 1 and not Approval.objects.exists()
+
+
 def test_a_wrong_key_is_not_retried(bot, fake_openai: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
     settings.OPENAI_API_KEY = "sk-wrong"
     report = ask(bot)

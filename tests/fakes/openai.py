@@ -19,6 +19,7 @@ script is empty the default scenario answers. Scenarios:
 ``injection``        a well-formed proposal whose rationale tries to instruct the system
 ``extra_fields``     a reply with order and approval fields the schema does not have
 ``empty``            no proposal
+``slow``             the valid reply after 3 seconds (for client timeouts)
 ``http_500``         HTTP 500 (retried by the client)
 ``http_429``         HTTP 429 rate limit (retried by the client)
 
@@ -85,6 +86,7 @@ class Scripted:
     finish_reason: str = "stop"
     error: dict[str, Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0  # seconds before answering
 
 
 SCENARIOS: dict[str, Scripted] = {
@@ -118,6 +120,7 @@ SCENARIOS: dict[str, Scripted] = {
         approve=True,
     )),
     "empty": Scripted(content=_reply(summary="Nothing is clearly better.")),
+    "slow": Scripted(content=VALID, delay=3.0),
     "http_500": Scripted(status=500, error={"message": "The server had an error while processing your request.",
                                             "type": "server_error", "param": None, "code": None},
                          headers=(("retry-after-ms", "20"),)),
@@ -178,6 +181,8 @@ class FakeOpenAI:
             scripted = self._script.popleft() if self._script else SCENARIOS[self.default]
             self._ids += 1
             number = self._ids
+        if scripted.delay:
+            time.sleep(scripted.delay)
         if scripted.status != 200:
             return _error(scripted.status, scripted.error or {}, scripted.headers)
         prompt_tokens = max(1, len(raw) // 4)
