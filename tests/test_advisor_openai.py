@@ -230,9 +230,10 @@ def test_without_an_api_key_the_openai_advisor_is_refused_and_the_rules_advisor_
 ) -> None:
     settings.OPENAI_API_KEY = ""
     report = ask(bot)
-    assert report.refused == ["the OpenAI advisor needs OPENAI_API_KEY, which is not set"]
-    assert report.advisor == "advisor:rules" and report.outcome == "none"
+    assert report.substituted == "the OpenAI advisor needs OPENAI_API_KEY, which is not set"
+    assert report.advisor == "advisor:rules" and report.outcome == "none" and report.refused == []
     assert fake_openai.count(CHAT) == 0
     alone = ask(bot, fallback=False)
     assert alone.outcome == "refused" and alone.advisor == ""
+    assert alone.refused == ["the OpenAI advisor needs OPENAI_API_KEY, which is not set"]
     assert fake_openai.count(CHAT) == 0

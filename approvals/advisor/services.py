@@ -74,6 +74,8 @@ class AdviceReport:
     proposals: list[Approval] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # what the gate or the settings refused
+    # why the advisor asked for did not serve and the rules advisor did instead
+    substituted: str = ""
     invalid: list[InvalidOutput] = field(default_factory=list)
     failed: str = ""  # the advisor could not run at all
     usage: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class AdviceReport:
             "proposals": [a.pk for a in self.proposals],
             "notes": self.notes,
             "refused": self.refused,
+            "substituted": self.substituted,
             "invalid": [{"reason": i.reason, "message": i.message} for i in self.invalid],
             "failed": self.failed,
             "usage": self.usage,
@@ -181,9 +184,11 @@ def advisor_run(
     report = AdviceReport(bot=bot.name, requested=advisor, advisor="")
     serving = advisor
     if advisor == "openai" and not openai_available():
-        report.refused.append("the OpenAI advisor needs OPENAI_API_KEY, which is not set")
+        missing = "the OpenAI advisor needs OPENAI_API_KEY, which is not set"
         if not fallback:
+            report.refused.append(missing)
             return _recorded(report, actor, bot)
+        report.substituted = missing
         serving = "rules"
     config = BotConfig.objects.filter(bot=bot, is_active=True).first()
     if config is None:

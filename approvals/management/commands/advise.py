@@ -35,10 +35,10 @@ class Command(BaseCommand):
             raise CommandError(f"no proposal: {report.why_none()}")
         if report.failed:
             raise CommandError(f"{report.advisor} failed: {report.failed}")
+        if report.substituted:
+            self.stdout.write(f"refused: {report.substituted}; the rules advisor serves instead")
         for line in report.refused:
             self.stdout.write(f"refused: {line}")
-        if report.requested == "openai" and report.advisor == "advisor:rules":
-            self.stdout.write("the rules advisor serves instead")
         if not report.proposals:
             self.stdout.write(f"{report.advisor} on {report.bot}: no proposal: {report.why_none()}")
             return
