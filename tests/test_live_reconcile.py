@@ -226,3 +226,13 @@ def test_acknowledging_with_nothing_to_acknowledge_is_refused(live_env) -> None:
     bot = make_live_bot()
     with pytest.raises(CommandError, match="no balance mismatch"):
         call_command("acknowledge_mismatch", "--bot", bot.name, "--note", "why not", stdout=io.StringIO())
+
+
+def test_reconciling_without_credentials_says_so_and_asks_nothing(live_env, settings) -> None:  # type: ignore[no-untyped-def]
+    make_live_bot()
+    settings.BINANCE_API_SECRET = ""
+    with pytest.raises(CommandError, match="nothing was assumed"):
+        call_command("reconcile", stdout=io.StringIO())
+    failed = Event.objects.get(type="trading.reconcile.failed")
+    assert "no API credentials" in failed.message
+    assert live_env.requests() == 0

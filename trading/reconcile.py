@@ -189,6 +189,9 @@ def reconcile(*, actor: Actor, bot: Bot | None = None) -> list[ReconcileReport]:
         with bot_lease(target) as held:
             if not held:
                 report = ReconcileReport(bot=target.name, skipped="a cycle of this bot is running")
+            elif not live.credentials_present():
+                report = ReconcileReport(bot=target.name, error="no API credentials: the account cannot be read "
+                                         "(BINANCE_API_KEY, BINANCE_API_SECRET)")
             else:
                 try:
                     report = bot_reconcile(bot=target, actor=actor)
