@@ -217,6 +217,7 @@ def test_admin_action_switches_a_bot_to_live(client, admin_user, live_enabled) -
     action(client, config.bot, "set_mode_live", post="yes", confirm="on", note="go")
     active = BotConfig.objects.get(bot=config.bot, is_active=True)
     assert active.mode == "live" and active.author_name == "admin" and active.note == "go"
+    assert active.author == admin_user
 
 
 def test_the_block_reason_cannot_be_edited_away_in_the_admin(client, admin_user, db) -> None:  # type: ignore[no-untyped-def]

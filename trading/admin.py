@@ -133,13 +133,13 @@ class BotAdmin(admin.ModelAdmin):
     @admin.action(description="Switch to LIVE mode (admin; every other live gate still applies)",
                   permissions=["admin"])
     def set_mode_live(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-        return self._confirmed(request, queryset, "set_mode_live", "Switch to live mode", self._set_mode("live"),
-                               needs_confirm=True)
+        return self._confirmed(request, queryset, "set_mode_live", "Switch to live mode",
+                               self._set_mode("live", request.user), needs_confirm=True)
 
     @admin.action(description="Switch to paper mode (admin)", permissions=["admin"])
     def set_mode_paper(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         return self._confirmed(request, queryset, "set_mode_paper", "Switch to paper mode",
-                               self._set_mode("paper"), needs_confirm=True)
+                               self._set_mode("paper", request.user), needs_confirm=True)
 
     @admin.action(description="Acknowledge balance mismatch and unblock (operator)", permissions=["operator"])
     def acknowledge_mismatch(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
@@ -164,11 +164,11 @@ class BotAdmin(admin.ModelAdmin):
         return self._confirmed(request, queryset, "flatten_positions", "Flatten positions", act, needs_confirm=True)
 
     @staticmethod
-    def _set_mode(mode: str) -> Any:
+    def _set_mode(mode: str, user: Any) -> Any:
         from trading.services import bot_set_mode
 
         def act(bot: Bot, actor: Actor, note: str) -> str:
-            config = bot_set_mode(bot=bot, mode=mode, actor=actor, note=note, user=None)
+            config = bot_set_mode(bot=bot, mode=mode, actor=actor, note=note, user=user)
             return f"{bot.name} is in {config.mode} mode (v{config.version})"
 
         return act
