@@ -71,11 +71,14 @@ def bot_schedule_remove(*, bot: Bot) -> None:
 
 
 def ensure_system_tasks() -> None:
-    """The schedules that exist regardless of bots (approval expiry every 30 s)."""
+    """The schedules that exist regardless of bots (approval expiry every 30 s, the daily summary)."""
     PeriodicTask.objects.update_or_create(
         name=EXPIRY_TASK_NAME,
         defaults={"task": EXPIRY_TASK, "interval": _interval(EXPIRY_EVERY_SECONDS), "enabled": True},
     )
+    from trading.notifications import ensure_daily_summary_task
+
+    ensure_daily_summary_task()
 
 
 def sync_all() -> None:
