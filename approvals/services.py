@@ -71,7 +71,6 @@ class ApprovalNotFound(ApprovalError):
 def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
     """Full config values checked against the strategy's schema and the limits' bounds."""
     from risk.limits import RiskLimits
-    from trading.strategies.base import validate_params
     from trading.strategies.registry import UnknownStrategy, get_strategy
 
     errors: dict[str, str] = {}
@@ -82,10 +81,7 @@ def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
         errors["strategy"] = str(exc)
     else:
         try:
-            clean["strategy_params"] = validate_params(
-                strategy.params_schema, values.get("strategy_params") or {},
-                getattr(strategy, "cross_check", None),
-            )
+            clean["strategy_params"] = strategy.validate(values.get("strategy_params") or {})
         except ValueError as exc:
             for key, message in getattr(exc, "field_errors", {"": str(exc)}).items():
                 errors[f"strategy_params.{key}".rstrip(".")] = message

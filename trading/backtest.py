@@ -38,7 +38,7 @@ from trading.market_rules import MarketRules
 from trading.metrics import Metrics
 from trading.metrics import compute as compute_metrics
 from trading.portfolio import Portfolio
-from trading.strategies.base import Action, validate_params
+from trading.strategies.base import Action
 from trading.strategies.registry import get_strategy
 
 ZERO = Decimal("0")
@@ -54,8 +54,10 @@ class Trade:
     quantity: Decimal
     fees: Decimal
     pnl: Decimal
-    entry_reason: str
-    exit_reason: str
+    # the candles whose signals opened and closed the trade (-1: end of backtest);
+    # their reasons are worded on demand (``BacktestResult.reasons``)
+    entry_index: int
+    exit_index: int
 
 
 @dataclass
@@ -72,10 +74,19 @@ class BacktestResult:
     metrics: Metrics
     blocks: Counter[str] = field(default_factory=Counter)
     halted_at: datetime | None = None
+    explain: Callable[[int], str] | None = None
 
     @property
     def final_equity(self) -> Decimal:
         return self.final_cash
+
+    def reasons(self, trade: Trade) -> tuple[str, str]:
+        """Why the trade was opened and closed, in the strategy's words."""
+        def word(index: int) -> str:
+            if index < 0:
+                return "end of backtest"
+            return self.explain(index) if self.explain else ""
+        return word(trade.entry_index), word(trade.exit_index)
 
 
 @dataclass(frozen=True)
@@ -123,60 +134,70 @@ def run(
 ) -> BacktestResult:
     """Backtest ``settings`` over ``candles`` (closed candles, oldest first)."""
     strategy = get_strategy(settings.strategy)
-    params = validate_params(strategy.params_schema, settings.params)
+    params = strategy.validate(settings.params)
     limits = settings.limits
     rules = settings.rules
     tf_seconds = timeframes.seconds(candles.timeframe)
     tf_ms = tf_seconds * 1000
     n = len(candles)
     model = PaperFillModel(fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    cost_bps = settings.fee_bps + settings.slippage_bps
     portfolio = Portfolio(cash=settings.initial_cash, positions={})
     symbol = candles.symbol
-    close = candles.close
-    open_ = candles.open
-    open_time = candles.open_time
+    # Python lists: indexing them is far cheaper than numpy scalars in the loop.
+    close = candles.close.tolist()
+    open_ = candles.open.tolist()
+    open_time = candles.open_time.tolist()
+    close_times = candles.open_time + tf_ms
 
     series = strategy.signals(candles, params)
-    events = np.flatnonzero(series.actions[: max(n - 1, 0)])  # the last candle has no next open
+    events = np.flatnonzero(series.actions[: max(n - 1, 0)]).tolist()  # the last candle has no next open
+    actions = series.actions.tolist()
     ledger = _Ledger(settings.initial_cash)
     blocks: Counter[str] = Counter()
     trades: list[Trade] = []
     peak = settings.initial_cash  # exact: the highest equity snapshot so far
     marked_until = -1  # candles whose snapshots are folded into ``peak``
     qty = ZERO
-    entry: dict[str, Any] | None = None
+    entry: tuple[datetime, Decimal, Decimal, int] | None = None  # time, price, fee, signal index
     consecutive_losses = 0
     last_loss_time: datetime | None = None
     halted_at_index: int | None = None
-    day_cache: tuple[int, Decimal] | None = None
+    day_cache: tuple[int, Decimal] = (-1, settings.initial_cash)
     report_every = max(len(events) // 20, 1)
+    halt_limit = float(limits.max_drawdown_pct) * (1 - 1e-6)
 
     for count, t in enumerate(events):
-        t = int(t)
         if progress is not None and count % report_every == 0:
             progress(count / max(len(events), 1))
         # The HOLD cycles since the last event: check each for a drawdown stop,
-        # then fold their snapshots (holdings constant, so vectorised) into the peak.
+        # then fold their snapshots (holdings constant) into the peak.
         if marked_until < t - 1:
             a = marked_until + 1
+            top_close = max(close[a:t])
             if halted_at_index is None and qty > 0:
-                halted_at_index = _first_halt(
-                    candles, a, t, portfolio, qty, peak, settings, rules, symbol, tf_seconds
-                )
+                # cheap bound first: the deepest the equity can look against the highest peak
+                cash_f, qty_f = float(portfolio.cash), float(qty)
+                peak_ub = max(float(peak), cash_f + qty_f * top_close)
+                low = cash_f + qty_f * min(open_[a + 1 : t + 1])
+                if (peak_ub - low) / peak_ub > halt_limit:
+                    halted_at_index = _first_halt(
+                        candles, a, t, portfolio, qty, peak, settings, rules, symbol, tf_seconds
+                    )
             # qty ≥ 0, so the highest mark is at the highest close
-            peak = max(peak, portfolio.cash + qty * to_decimal(close[a:t].max()))
+            peak = max(peak, portfolio.cash + qty * to_decimal(top_close))
             marked_until = t - 1
 
-        now_ms = int(open_time[t]) + tf_ms
+        now_ms = open_time[t] + tf_ms
         now = _ms_to_dt(now_ms)
         price = to_decimal(open_[t + 1])
         equity = portfolio.cash + qty * price
         midnight_ms = now_ms - now_ms % DAY_MS
-        if day_cache is None or day_cache[0] != midnight_ms:
+        if day_cache[0] != midnight_ms:
             # equity of the last snapshot taken before the UTC day began
-            last_before = int(np.searchsorted(open_time + tf_ms, midnight_ms, side="left")) - 1
+            last_before = int(np.searchsorted(close_times, midnight_ms, side="left")) - 1
             day_equity = (
-                ledger.equity_at(last_before, close) if last_before >= 0 else settings.initial_cash
+                ledger.equity_at(last_before, candles.close) if last_before >= 0 else settings.initial_cash
             )
             day_cache = (midnight_ms, day_equity)
         system_state = "RUNNING" if halted_at_index is None or halted_at_index > t else "EMERGENCY_STOP"
@@ -192,48 +213,44 @@ def run(
             consecutive_losses=consecutive_losses,
             last_loss_candle_time=last_loss_time,
         )
-        action = Action(int(series.actions[t]))
         signal = RiskSignal(
-            action=action,
+            action=Action(actions[t]),
             price=price,
-            candle_open_time=_ms_to_dt(int(open_time[t])),
+            candle_open_time=_ms_to_dt(open_time[t]),
             timeframe_seconds=tf_seconds,
             system_state=system_state,
             data_stale=False,
             atr=_atr_at(candles, t, limits.atr_period) if limits.atr_scaling else None,
         )
-        decision = evaluate(signal, view, limits, rules, now)
+        decision = evaluate(signal, view, limits, rules, now, fee_bps=cost_bps)
         if decision.emergency_stop and halted_at_index is None:
             halted_at_index = t
         if decision.verdict == "BLOCK":
-            blocks.update(r.code for r in decision.reasons)
+            blocks.update(r.code for r in decision.reasons if r.blocking)
             continue
         if decision.verdict != "ALLOW":
             continue
         side = decision.side
         assert side is not None
         request = OrderRequest(
-            client_order_id=f"bt-{int(open_time[t]) // 1000}-{side[0]}",
+            client_order_id=f"bt-{open_time[t] // 1000}-{side[0]}",
             symbol=symbol, side=side, order_type="MARKET", quantity=decision.quantity,
             limit_price=None,
         )
         result = model.fill_market(request, price=price, at=now, rules=rules)
+        fill_time = _ms_to_dt(open_time[t + 1])
         for fill in result.fills:
             realized = portfolio.apply_fill(symbol, side, fill.quantity, fill.price, fill.fee, fill.filled_at)
             if side == "BUY":
                 qty += fill.quantity
-                entry = {
-                    "time": _ms_to_dt(int(open_time[t + 1])), "price": fill.price,
-                    "fee": fill.fee, "reason": strategy.explain(candles, params, series, t).reason,
-                }
+                entry = (fill_time, fill.price, fill.fee, t)
             else:
                 qty -= fill.quantity
-                trades.append(_close_trade(entry, fill, realized, _ms_to_dt(int(open_time[t + 1])),
-                                           strategy.explain(candles, params, series, t).reason))
+                trades.append(_close_trade(entry, fill, realized, fill_time, t))
                 entry = None
                 if realized < 0:
                     consecutive_losses += 1
-                    last_loss_time = _ms_to_dt(int(open_time[t]))
+                    last_loss_time = _ms_to_dt(open_time[t])
                 else:
                     consecutive_losses = 0
         ledger.add(t, portfolio.cash, qty)
@@ -248,19 +265,23 @@ def run(
             client_order_id="bt-end", symbol=symbol, side="SELL", order_type="MARKET",
             quantity=qty, limit_price=None,
         )
-        end_time = _ms_to_dt(int(open_time[last]) + tf_ms)
+        end_time = _ms_to_dt(open_time[last] + tf_ms)
         result = model.fill_market(request, price=to_decimal(close[last]), at=end_time, rules=rules)
         for fill in result.fills:
             realized = portfolio.apply_fill(symbol, "SELL", fill.quantity, fill.price, fill.fee, fill.filled_at)
-            trades.append(_close_trade(entry, fill, realized, end_time, "end of backtest"))
+            trades.append(_close_trade(entry, fill, realized, end_time, -1))
             qty -= fill.quantity
         ledger.add(last, portfolio.cash, qty)
 
-    equity_curve = _equity_curve(ledger, close)
+    equity_curve = _equity_curve(ledger, candles.close)
     in_market = _bars_in_market(ledger, n)
     metrics = compute_metrics(equity_curve, [t.pnl for t in trades], tf_seconds, in_market)
     if progress is not None:
         progress(1.0)
+
+    def explain(index: int) -> str:
+        return strategy.explain(candles, params, series, index).reason
+
     return BacktestResult(
         symbol=symbol,
         timeframe=candles.timeframe,
@@ -269,20 +290,24 @@ def run(
         initial_cash=settings.initial_cash,
         final_cash=portfolio.cash,
         trades=trades,
-        open_time=open_time,
+        open_time=candles.open_time,
         equity=equity_curve,
         metrics=metrics,
         blocks=blocks,
-        halted_at=_ms_to_dt(int(open_time[halted_at_index])) if halted_at_index is not None else None,
+        halted_at=_ms_to_dt(open_time[halted_at_index]) if halted_at_index is not None else None,
+        explain=explain,
     )
 
 
-def _close_trade(entry: dict[str, Any] | None, fill: Any, realized: Decimal, when: datetime, reason: str) -> Trade:
-    entry = entry or {"time": when, "price": fill.price, "fee": ZERO, "reason": ""}
+def _close_trade(
+    entry: tuple[datetime, Decimal, Decimal, int] | None, fill: Any, realized: Decimal, when: datetime,
+    exit_index: int,
+) -> Trade:
+    entry_time, entry_price, entry_fee, entry_index = entry or (when, fill.price, ZERO, -1)
     return Trade(
-        entry_time=entry["time"], exit_time=when, entry_price=entry["price"], exit_price=fill.price,
-        quantity=fill.quantity, fees=entry["fee"] + fill.fee, pnl=realized,
-        entry_reason=entry["reason"], exit_reason=reason,
+        entry_time=entry_time, exit_time=when, entry_price=entry_price, exit_price=fill.price,
+        quantity=fill.quantity, fees=entry_fee + fill.fee, pnl=realized,
+        entry_index=entry_index, exit_index=exit_index,
     )
 
 
@@ -349,7 +374,8 @@ def _first_halt(
             timeframe_seconds=tf_seconds, system_state="RUNNING", data_stale=False, atr=None,
         )
         now = _ms_to_dt(int(candles.open_time[j]) + tf_ms)
-        if evaluate(signal, view, settings.limits, rules, now).emergency_stop:
+        if evaluate(signal, view, settings.limits, rules, now,
+                    fee_bps=settings.fee_bps + settings.slippage_bps).emergency_stop:
             return j
     return None
 

@@ -72,9 +72,9 @@ def generic_rules(symbol: str) -> MarketRules:
 
 def market_rules_for(symbol: str) -> tuple[MarketRules, str]:
     """The symbol's exchange filters, or generic ones with a note saying so."""
-    from trading import market_data
-
     try:
+        from trading import market_data
+
         return market_data.bundled_market_rules(symbol), ""
     except Exception:  # unknown to the bundled exchange info: say so and go on
         return generic_rules(symbol), (

@@ -78,8 +78,9 @@ def write_trades(result: BacktestResult, path: Path) -> None:
         writer.writerow(["entry_time", "exit_time", "entry_price", "exit_price", "quantity", "fees", "pnl",
                          "entry_reason", "exit_reason"])
         for t in result.trades:
+            entry_reason, exit_reason = result.reasons(t)
             writer.writerow([t.entry_time.isoformat(), t.exit_time.isoformat(), t.entry_price, t.exit_price,
-                             t.quantity, t.fees, t.pnl, t.entry_reason, t.exit_reason])
+                             t.quantity, t.fees, t.pnl, entry_reason, exit_reason])
 
 
 def write_equity(result: BacktestResult, path: Path) -> None:
@@ -138,7 +139,7 @@ def _html(result: BacktestResult, close: np.ndarray, buys: list[int], sells: lis
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             t.entry_time.strftime("%Y-%m-%d %H:%M"), t.exit_time.strftime("%Y-%m-%d %H:%M"),
-            t.entry_price, t.exit_price, t.quantity, t.fees, t.pnl, t.exit_reason)) + "</tr>"
+            t.entry_price, t.exit_price, t.quantity, t.fees, t.pnl, result.reasons(t)[1])) + "</tr>"
         for t in result.trades[:500]
     )
     more = f"<p>{len(result.trades) - 500:,} more trades in trades.csv.</p>" if len(result.trades) > 500 else ""
@@ -160,8 +161,10 @@ table{{border-collapse:collapse;font-size:12px}}td,th{{border-bottom:1px solid #
 
 def trade_dicts(result: BacktestResult, limit: int | None = None) -> list[dict[str, Any]]:
     trades = result.trades if limit is None else result.trades[:limit]
-    return [
-        {k: (str(v) if isinstance(v, Decimal) else v.isoformat() if hasattr(v, "isoformat") else v)
-         for k, v in asdict(t).items()}
-        for t in trades
-    ]
+    rows = []
+    for t in trades:
+        row = {k: (str(v) if isinstance(v, Decimal) else v.isoformat() if hasattr(v, "isoformat") else v)
+               for k, v in asdict(t).items()}
+        row["entry_reason"], row["exit_reason"] = result.reasons(t)
+        rows.append(row)
+    return rows

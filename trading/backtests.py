@@ -33,7 +33,6 @@ class BacktestRequestError(ValueError):
 def validate_spec(*, strategy: str, params: dict[str, Any], risk_limits: dict[str, Any], timeframe: str) -> tuple[dict[str, Any], Any]:
     """Valid params (defaults filled) and limits, or every field error at once."""
     from risk.limits import RiskLimits
-    from trading.strategies.base import validate_params
     from trading.strategies.registry import UnknownStrategy, get_strategy
 
     errors: dict[str, str] = {}
@@ -47,7 +46,7 @@ def validate_spec(*, strategy: str, params: dict[str, Any], risk_limits: dict[st
         errors["strategy"] = str(exc)
     else:
         try:
-            clean = validate_params(spec.params_schema, params, getattr(spec, "cross_check", None))
+            clean = spec.validate(params)
         except ValueError as exc:
             for key, message in getattr(exc, "field_errors", {"strategy_params": str(exc)}).items():
                 errors[f"strategy_params.{key}"] = message

@@ -45,7 +45,7 @@ from trading.models import (
     SystemState,
 )
 from trading.portfolio import Portfolio, PositionState
-from trading.strategies.base import Signal, validate_params
+from trading.strategies.base import Signal
 from trading.strategies.registry import get_strategy
 
 # A cycle that dies (worker killed) frees its bot after this long.
@@ -73,6 +73,11 @@ def client_order_id(bot: Bot, candle_open_ms: int, side: str) -> str:
     """
     digest = hashlib.sha256(f"{bot.pk}:{bot.name}".encode()).hexdigest()[:6]
     return f"tb{bot.pk}-{digest}-{candle_open_ms // 1000}-{side[0]}"
+
+
+def cost_bps() -> Decimal:
+    """What the risk engine reserves for costs when it checks the cash."""
+    return settings.PAPER_FEE_BPS + settings.PAPER_SLIPPAGE_BPS
 
 
 def paper_fill_model() -> PaperFillModel:
@@ -128,7 +133,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         return _skip(bot, now, actor, "blocked", f"trading blocked: {bot.trading_blocked_reason}", config)
 
     strategy = get_strategy(config.strategy)
-    params = validate_params(strategy.params_schema, config.strategy_params)
+    params = strategy.validate(config.strategy_params)
     limits = RiskLimits.from_dict(config.risk_limits)
     symbol, timeframe = config.symbol, config.timeframe
 
@@ -140,7 +145,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         # trading on a series that has gone stale.
         record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
                "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
-    needed = strategy.warmup(params) + 2
+    needed = strategy.lookback(params) + 1
     if limits.atr_scaling:
         needed = max(needed, limits.atr_period + 2)
     candles = market_data.window(symbol, timeframe, needed, now=now)
@@ -175,7 +180,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         data_stale=bool(freshness.stale),
         atr=_atr(candles, limits.atr_period) if limits.atr_scaling else None,
     )
-    decision = evaluate(risk_signal, view, limits, rules, now)
+    decision = evaluate(risk_signal, view, limits, rules, now, fee_bps=cost_bps())
     if decision.emergency_stop and system_state != SystemState.State.EMERGENCY_STOP:
         # Another path may have stopped the system first; the refusal is recorded.
         with contextlib.suppress(state.StateError):

@@ -1,14 +1,19 @@
-"""Order execution: the paper engine, and live execution behind its gates."""
+"""Order execution: the paper engine, and live execution behind its gates.
+
+The package itself stays importable without Django (``paper`` is a pure core
+that the backtester runs outside any Django process), so the ORM is imported
+inside the functions that need it.
+"""
 
 from __future__ import annotations
 
-from django.utils import timezone
+from typing import TYPE_CHECKING
 
-from audit.actors import Actor
-from audit.services import record
-from trading.models import Order
+if TYPE_CHECKING:
+    from audit.actors import Actor
 
-CANCELABLE = (Order.Status.NEW, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
+# Order.Status values of orders still working (compared as plain strings).
+CANCELABLE = ("NEW", "OPEN", "PARTIALLY_FILLED")
 
 
 def cancel_for_emergency(*, actor: Actor, reason: str) -> list[str]:
@@ -17,6 +22,11 @@ def cancel_for_emergency(*, actor: Actor, reason: str) -> list[str]:
     Runs inside the state transition's transaction. Orders in UNKNOWN state stay
     for reconciliation: the exchange may hold them.
     """
+    from django.utils import timezone
+
+    from audit.services import record
+    from trading.models import Order
+
     canceled: list[str] = []
     orders = Order.objects.select_for_update().filter(status__in=CANCELABLE).order_by("id")
     for order in orders:

@@ -97,9 +97,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown strategy {options['strategy']!r}: choose from {names}") from None
         params = parse_object(options["params"], "--params")
         try:
-            from trading.strategies.base import validate_params
-
-            params = validate_params(strategy.params_schema, params)
+            params = strategy.validate(params)
         except Exception as exc:
             raise CommandError(f"bad --params for {strategy.name}: {field_errors(exc)}") from None
         limits_data = parse_object(options["limits"], "--limits")

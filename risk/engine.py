@@ -1,0 +1,115 @@
+"""The risk engine: may this signal become an order, and how big (pure).
+
+``evaluate`` takes plain values and returns a :class:`Decision`; it reads no
+database, clock or network, so the live cycle and the backtester get the same
+answer for the same inputs. Each rule is a small function in ``risk.rules``.
+
+What it decides:
+
+* HOLD → NONE.
+* BUY → a quantity sized by the limits, shrunk (with an info reason) to fit
+  every cap, rounded down to the step; BLOCK when a hard rule applies or the
+  shrunk quantity fails the exchange minimums or the cash.
+* SELL → the whole held position, rounded down to the step; SELL never opens
+  a short, and the daily loss limit, drawdown and cooldown never block it.
+* ``emergency_stop`` is set whenever the max drawdown is breached, on every
+  call and action: the cycle then enters EMERGENCY_STOP through the state
+  service (before placing any order).
+
+A BLOCK lists every reason that applied: all rules run, none stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from risk import rules
+from risk.limits import RiskLimits
+from risk.values import Decision, PortfolioView, Reason, RiskSignal
+from trading.market_rules import MarketRules
+from trading.strategies.base import Action
+
+# Binance spot's base taker fee (0.1 %); the cycle passes its own figure
+# (fee plus expected slippage) when it knows better.
+DEFAULT_FEE_BPS = Decimal("10")
+
+ALWAYS = (rules.system_not_running, rules.candle_not_closed, rules.stale_data, rules.invalid_price)
+BUY_RULES = (
+    rules.spot_only,
+    rules.position_open,
+    rules.dust_position,
+    rules.max_drawdown,
+    rules.daily_loss_limit,
+    rules.cooldown,
+    rules.atr_unavailable,
+)
+SELL_RULES = (rules.spot_only, rules.max_drawdown)
+
+
+def evaluate(
+    signal: RiskSignal,
+    portfolio: PortfolioView,
+    limits: RiskLimits,
+    market_rules: MarketRules,
+    now: datetime,
+    *,
+    fee_bps: Decimal = DEFAULT_FEE_BPS,
+) -> Decision:
+    if now.tzinfo is None or signal.candle_open_time.tzinfo is None:
+        raise ValueError("now and the candle's open time must be timezone-aware")
+    if signal.timeframe_seconds <= 0:
+        raise ValueError("timeframe_seconds must be positive")
+    # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
+    price = market_rules.round_price(signal.price) if signal.price.is_finite() else Decimal("0")
+    ctx = rules.Context(
+        signal=signal,
+        portfolio=portfolio,
+        limits=limits,
+        market=market_rules,
+        now=now,
+        fee_bps=fee_bps,
+        price=price,
+    )
+    emergency = rules.drawdown_breached(portfolio, limits)
+
+    if signal.action == Action.HOLD:
+        found = rules.max_drawdown(ctx)
+        reasons = (found,) if found else ()
+        return Decision("NONE", None, Decimal("0"), reasons, emergency)
+
+    if signal.action == Action.BUY:
+        side = "BUY"
+        reasons = _run(ctx, ALWAYS + BUY_RULES)
+        quantity, caps = rules.size_buy(ctx)
+        reasons += caps
+        # Without a price or an ATR there is no size to check: those reasons say why.
+        if ctx.price > 0 and rules.atr_unavailable(ctx) is None:
+            reasons += rules.exchange_filters(ctx, quantity)
+            if quantity > 0 and (short := rules.insufficient_balance(ctx, quantity)):
+                reasons.append(short)
+    elif signal.action == Action.SELL:
+        side = "SELL"
+        reasons = _run(ctx, ALWAYS + SELL_RULES)
+        quantity = ctx.sellable
+        if portfolio.position_qty > 0 and ctx.price > 0:
+            reasons += rules.exchange_filters(ctx, quantity)
+    else:
+        raise ValueError(f"unknown action {signal.action!r}")
+
+    blocked = any(reason.blocking for reason in reasons)
+    return Decision(
+        verdict="BLOCK" if blocked else "ALLOW",
+        side=side,
+        quantity=Decimal("0") if blocked else quantity,
+        reasons=tuple(reasons),
+        emergency_stop=emergency,
+    )
+
+
+def _run(ctx: rules.Context, checks: tuple[Callable[[rules.Context], Reason | None], ...]) -> list[Reason]:
+    return [reason for check in checks if (reason := check(ctx)) is not None]
+
+
+__all__ = ["DEFAULT_FEE_BPS", "Decision", "PortfolioView", "Reason", "RiskSignal", "evaluate"]

@@ -1,0 +1,262 @@
+"""Paper execution: fills simulated from market prices and candles (pure).
+
+The fill model behind paper trading and the backtester. It decides fills only;
+it holds no orders and no balances (the cycle stores orders, the portfolio
+applies fills). Money is ``Decimal`` throughout.
+
+Market orders fill at the given price moved against the taker by the slippage
+(BUY pays more, SELL gets less). Limit orders fill only when a candle's range
+reaches the limit, at the limit or at the candle's open when that is better
+(a gap through the limit). Fees are charged in the quote asset, rounded to 8
+decimals half-up. With ``max_volume_fraction`` a fill takes at most that share
+of the candle's volume; the rest of a market order is not filled, the rest of
+a limit order stays open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any, Literal, Protocol
+
+from trading.market_rules import MarketRules
+
+OrderSide = Literal["BUY", "SELL"]
+OrderType = Literal["MARKET", "LIMIT"]
+ExecutionStatus = Literal["FILLED", "PARTIALLY_FILLED", "OPEN", "REJECTED"]
+
+BPS = Decimal("10000")
+EIGHT_PLACES = Decimal("0.00000001")  # Binance's (and the models') precision
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: Decimal
+    limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FillResult:
+    trade_id: str
+    price: Decimal
+    quantity: Decimal
+    quote_quantity: Decimal  # price × quantity, exact
+    fee: Decimal
+    fee_asset: str
+    filled_at: datetime
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: ExecutionStatus
+    fills: tuple[FillResult, ...] = ()
+    reason: str = ""
+
+    @property
+    def filled_quantity(self) -> Decimal:
+        return sum((fill.quantity for fill in self.fills), Decimal("0"))
+
+    @property
+    def fee_total(self) -> Decimal:
+        return sum((fill.fee for fill in self.fills), Decimal("0"))
+
+
+class ExecutionEngine(Protocol):
+    """What the cycle submits orders to: the paper engine now, live execution later.
+
+    ``market`` carries what a simulated fill needs (``price``, ``at``, candle
+    prices, ``available_volume``, ``rules``); a live engine ignores it.
+    """
+
+    def submit(self, request: OrderRequest, **market: Any) -> ExecutionResult: ...
+
+    def cancel(self, client_order_id: str) -> bool: ...
+
+
+def trade_id_for(client_order_id: str, at: datetime) -> str:
+    """A fill's id, the same every time for the same order and moment."""
+    return f"paper-{client_order_id}-{int(at.timestamp() * 1000)}"
+
+
+@dataclass(frozen=True)
+class PaperFillModel:
+    fee_bps: Decimal = Decimal("10")
+    slippage_bps: Decimal = Decimal("0")
+    max_volume_fraction: Decimal | None = None
+    # The fee asset when no MarketRules are given (with rules: their quote asset).
+    quote_asset: str = "USDT"
+
+    def __post_init__(self) -> None:
+        if not (self.fee_bps.is_finite() and self.fee_bps >= 0):
+            raise ValueError("fee_bps must be a finite Decimal >= 0")
+        if not (self.slippage_bps.is_finite() and 0 <= self.slippage_bps < BPS):
+            raise ValueError("slippage_bps must be >= 0 and below 10000")
+        fraction = self.max_volume_fraction
+        if fraction is not None and not (fraction.is_finite() and 0 < fraction <= 1):
+            raise ValueError("max_volume_fraction must be in (0, 1]")
+
+    def fill_market(
+        self,
+        request: OrderRequest,
+        *,
+        price: Decimal,
+        at: datetime,
+        available_volume: Decimal | None = None,
+        rules: MarketRules | None = None,
+    ) -> ExecutionResult:
+        """Fill a MARKET order at ``price`` moved by the slippage (to the tick with ``rules``)."""
+        problem = _basic_problem(request, "MARKET", rules)
+        if problem is None and not (price.is_finite() and price > 0):
+            problem = f"no valid market price ({price})"
+        if problem is None and rules is not None and (failed := rules.check(request.quantity, price)):
+            problem = f"fails the exchange filters: {', '.join(failed)}"
+        if problem is not None:
+            return ExecutionResult("REJECTED", (), problem)
+        if request.side == "BUY":
+            moved = price * (BPS + self.slippage_bps) / BPS
+        else:
+            moved = price * (BPS - self.slippage_bps) / BPS
+        fill_price = _to_price(moved, rules)
+        quantity, capped = self._fillable(request.quantity, available_volume, rules)
+        if quantity <= 0:
+            return ExecutionResult("REJECTED", (), f"no volume to fill against ({capped})")
+        fill = self._fill(request, fill_price, quantity, at, rules)
+        if quantity < request.quantity:
+            return ExecutionResult(
+                "PARTIALLY_FILLED",
+                (fill,),
+                f"filled {quantity} of {request.quantity} at {fill_price} ({capped}); "
+                "the rest of the market order is not filled",
+            )
+        return ExecutionResult("FILLED", (fill,), f"filled {quantity} at {fill_price}")
+
+    def fill_limit(
+        self,
+        request: OrderRequest,
+        *,
+        candle_open: Decimal,
+        candle_high: Decimal,
+        candle_low: Decimal,
+        at: datetime,
+        available_volume: Decimal | None = None,
+        rules: MarketRules | None = None,
+    ) -> ExecutionResult:
+        """Fill a LIMIT order against one candle that opened after it was placed.
+
+        BUY fills when the low reaches the limit, at min(open, limit); SELL when
+        the high reaches it, at max(open, limit). Otherwise the order stays OPEN.
+        """
+        problem = _basic_problem(request, "LIMIT", rules)
+        limit = request.limit_price
+        if limit is None or not limit.is_finite() or limit <= 0:
+            problem = problem or f"a LIMIT order needs a positive limit price (got {limit})"
+            return ExecutionResult("REJECTED", (), problem)
+        if problem is None and rules is not None:
+            failed = rules.check(request.quantity, limit)
+            if rules.tick_size > 0 and limit % rules.tick_size != 0:
+                failed.append("PRICE_FILTER")
+            if limit < rules.min_price or (rules.max_price > 0 and limit > rules.max_price):
+                failed.append("PRICE_FILTER")
+            if failed:
+                problem = f"fails the exchange filters: {', '.join(dict.fromkeys(failed))}"
+        if problem is not None:
+            return ExecutionResult("REJECTED", (), problem)
+        if request.side == "BUY":
+            if candle_low > limit:
+                return ExecutionResult("OPEN", (), f"limit {limit} not reached (candle low {candle_low})")
+            fill_price = min(candle_open, limit)
+        else:
+            if candle_high < limit:
+                return ExecutionResult("OPEN", (), f"limit {limit} not reached (candle high {candle_high})")
+            fill_price = max(candle_open, limit)
+        quantity, capped = self._fillable(request.quantity, available_volume, rules)
+        if quantity <= 0:
+            return ExecutionResult("OPEN", (), f"limit reached but no volume to fill against ({capped})")
+        fill = self._fill(request, fill_price, quantity, at, rules)
+        if quantity < request.quantity:
+            return ExecutionResult(
+                "PARTIALLY_FILLED",
+                (fill,),
+                f"filled {quantity} of {request.quantity} at {fill_price} ({capped}); the rest stays open",
+            )
+        return ExecutionResult("FILLED", (fill,), f"filled {quantity} at {fill_price}")
+
+    def _fillable(
+        self, quantity: Decimal, available_volume: Decimal | None, rules: MarketRules | None
+    ) -> tuple[Decimal, str]:
+        """The quantity this candle's volume allows, and why it is capped."""
+        if self.max_volume_fraction is None or available_volume is None:
+            return quantity, ""
+        cap = self.max_volume_fraction * max(available_volume, Decimal("0"))
+        if cap >= quantity:
+            return quantity, ""
+        if rules is not None:
+            capped = rules.round_quantity(cap)
+        else:
+            capped = cap.quantize(EIGHT_PLACES, rounding=ROUND_DOWN)
+        why = f"volume cap {self.max_volume_fraction} × {available_volume} available"
+        return capped, why
+
+    def _fill(
+        self,
+        request: OrderRequest,
+        price: Decimal,
+        quantity: Decimal,
+        at: datetime,
+        rules: MarketRules | None,
+    ) -> FillResult:
+        quote = price * quantity
+        fee = (quote * self.fee_bps / BPS).quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+        return FillResult(
+            trade_id=trade_id_for(request.client_order_id, at),
+            price=price,
+            quantity=quantity,
+            quote_quantity=quote,
+            fee=fee,
+            fee_asset=rules.quote_asset if rules is not None else self.quote_asset,
+            filled_at=at,
+        )
+
+
+def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | None) -> str | None:
+    if request.order_type != order_type:
+        return f"a {request.order_type} order cannot be filled as {order_type}"
+    if request.side not in ("BUY", "SELL"):
+        return f"unknown side {request.side!r}"
+    if not (request.quantity.is_finite() and request.quantity > 0):
+        return f"quantity {request.quantity} is not positive"
+    if not request.client_order_id:
+        return "the order has no client order id"
+    if rules is not None and rules.symbol != request.symbol:
+        return f"the order is for {request.symbol} but the rules are for {rules.symbol}"
+    return None
+
+
+def _to_price(value: Decimal, rules: MarketRules | None) -> Decimal:
+    if rules is not None:
+        return rules.round_price(value)
+    return value.quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+
+
+class PaperExecutionEngine:
+    """The :class:`ExecutionEngine` of paper trading: each submit is filled on
+    the spot by the fill model. It keeps no orders of its own (the orders
+    table does), so there is never anything here to cancel."""
+
+    def __init__(self, model: PaperFillModel | None = None) -> None:
+        self.model = model or PaperFillModel()
+
+    def submit(self, request: OrderRequest, **market: Any) -> ExecutionResult:
+        if request.order_type == "MARKET":
+            return self.model.fill_market(request, **market)
+        if request.order_type == "LIMIT":
+            return self.model.fill_limit(request, **market)
+        return ExecutionResult("REJECTED", (), f"unknown order type {request.order_type!r}")
+
+    def cancel(self, client_order_id: str) -> bool:
+        return True

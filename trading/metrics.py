@@ -1,0 +1,129 @@
+"""Performance metrics of an equity curve and its trades (pure).
+
+The equity-curve figures (return, drawdown, Sharpe, Sortino) are computed in
+float64 with numpy; the trade figures in Decimal. Every output is a Decimal
+quantized to 8 places (half-even), or None where the figure is undefined.
+
+Definitions:
+
+* ``total_return`` = last / first − 1.
+* ``max_drawdown`` = the largest fall from a running peak, as a positive
+  fraction of that peak (0 when equity never falls).
+* Per-bar returns r_t = e_t / e_{t−1} − 1, annualised with
+  sqrt(bars per year), bars per year = 365 × 86400 / timeframe_seconds; the
+  risk-free rate is 0.
+* ``sharpe`` = mean(r) / sample std(r) (ddof 1) × sqrt(bars per year); None
+  with fewer than 2 returns or no variation.
+* ``sortino`` = mean(r) / downside deviation × sqrt(bars per year), downside
+  deviation = sqrt(mean(min(r, 0)²)) over all returns; None with fewer than
+  2 returns or no losing bar.
+* ``win_rate`` = trades with PnL > 0 / trades (a zero-PnL trade is not a win);
+  ``profit_factor`` = gross profit / gross loss, None when no trade lost;
+  ``avg_trade`` = mean PnL. All three None with no trades.
+* ``exposure`` = bars_in_market / bars of the equity curve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+PLACES = Decimal("0.00000001")
+SECONDS_PER_YEAR = 365 * 86400
+# Per-bar variation below this is float noise (e.g. a curve growing by the
+# same factor every bar), not risk: the ratio would be a meaningless 1e15.
+NOISE = 1e-12
+
+
+@dataclass(frozen=True)
+class Metrics:
+    total_return: Decimal
+    max_drawdown: Decimal
+    sharpe: Decimal | None
+    sortino: Decimal | None
+    win_rate: Decimal | None
+    profit_factor: Decimal | None
+    avg_trade: Decimal | None
+    exposure: Decimal
+    trade_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as strings, None kept."""
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+
+
+def _quantize(value: Decimal) -> Decimal:
+    return value.quantize(PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def _from_float(value: float) -> Decimal:
+    return _quantize(Decimal(repr(float(value))))
+
+
+def _ratio(value: float) -> Decimal | None:
+    return _from_float(value) if math.isfinite(value) else None
+
+
+def compute(
+    equity: Sequence[Decimal] | np.ndarray,
+    trade_pnls: Sequence[Decimal],
+    timeframe_seconds: int,
+    bars_in_market: int,
+) -> Metrics:
+    """Metrics of an equity curve (one value per bar, oldest first) and of the
+    PnL of each closed trade."""
+    if timeframe_seconds <= 0:
+        raise ValueError("timeframe_seconds must be positive")
+    if isinstance(equity, np.ndarray):
+        curve = equity.astype(np.float64, copy=False)
+    else:
+        curve = np.array([float(value) for value in equity], dtype=np.float64)
+    bars = int(curve.shape[0])
+    if not 0 <= bars_in_market <= bars:
+        raise ValueError(f"bars_in_market must be between 0 and the {bars} bars of the curve")
+    if bars and not (np.isfinite(curve).all() and (curve > 0).all()):
+        raise ValueError("equity must be positive and finite at every bar")
+
+    total_return = max_drawdown = 0.0
+    sharpe = sortino = None
+    if bars:
+        total_return = curve[-1] / curve[0] - 1.0
+        peaks = np.maximum.accumulate(curve)
+        max_drawdown = float(((peaks - curve) / peaks).max())
+        returns = curve[1:] / curve[:-1] - 1.0
+        if returns.shape[0] >= 2:
+            scale = math.sqrt(SECONDS_PER_YEAR / timeframe_seconds)
+            mean = float(returns.mean())
+            spread = float(returns.std(ddof=1))
+            if spread > NOISE:
+                sharpe = _ratio(mean / spread * scale)
+            downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+            if downside > NOISE:
+                sortino = _ratio(mean / downside * scale)
+
+    pnls = [Decimal(p) for p in trade_pnls]
+    count = len(pnls)
+    win_rate = profit_factor = avg_trade = None
+    if count:
+        gross_profit = sum((p for p in pnls if p > 0), Decimal("0"))
+        gross_loss = -sum((p for p in pnls if p < 0), Decimal("0"))
+        win_rate = _quantize(Decimal(sum(1 for p in pnls if p > 0)) / count)
+        profit_factor = _quantize(gross_profit / gross_loss) if gross_loss > 0 else None
+        avg_trade = _quantize(sum(pnls, Decimal("0")) / count)
+
+    return Metrics(
+        total_return=_from_float(total_return),
+        max_drawdown=_from_float(max_drawdown),
+        sharpe=sharpe,
+        sortino=sortino,
+        win_rate=win_rate,
+        profit_factor=profit_factor,
+        avg_trade=avg_trade,
+        exposure=_quantize(Decimal(bars_in_market) / bars if bars else Decimal("0")),
+        trade_count=count,
+    )
