@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from approvals import services as approvals
 from approvals.models import Approval
-from audit.actors import Role
+from audit.actors import Actor, Role
 from audit.models import Event
 from audit.services import verify_chain
 from tests.factories import BotConfigFactory, OrderFactory
@@ -39,7 +39,8 @@ from tests.fakes.telegram_fixtures import (
     BotDriver,
 )
 from trading.adapters import telegram as adapter
-from trading.models import EquitySnapshot, Order, Position, SystemState
+from trading.models import BotConfig, EquitySnapshot, Order, Position, SystemState
+from trading.services import bot_config_create
 
 ROLE_IDS = {"stranger": STRANGER, "viewer": VIEWER, "operator": OPERATOR, "admin": ADMIN}
 RANK = {"stranger": Role.ANONYMOUS, "viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN}
@@ -55,14 +56,9 @@ def current_state() -> str:
 
 
 def pending_approval(config: Any) -> Approval:
-    now = timezone.now()
-    return Approval.objects.create(
-        kind=Approval.Kind.STRATEGY_PARAMS, bot=config.bot, base_config=config,
-        change={"set": {"strategy_params": {"fast": 12}},
-                "diff": [{"path": "strategy_params.fast", "from": 10, "to": 12}]},
-        rationale="faster entries", proposer="advisor:rules", created_at=now,
-        expires_at=now + timedelta(hours=1),
-    )
+    return approvals.propose(bot=config.bot, kind=Approval.Kind.STRATEGY_PARAMS,
+                             change={"strategy_params": {"fast": 12}}, proposer=Actor.advisor("rules"),
+                             rationale="faster entries")
 
 
 @dataclass
@@ -109,6 +105,7 @@ CASES = {
     "pause": Case("/pause lunch break", "operator"),
     "resume": Case("/resume", "operator", initial_state="PAUSED"),
     "stop": Case("/stop", "operator"),
+    "approve": Case("/approve {approval} looks fine", "operator"),
     "reject": Case("/reject {approval} not convinced", "operator"),
 }
 
@@ -137,6 +134,14 @@ def check_allowed(name: str, world: World, reply: dict[str, Any], chat_id: int) 
         assert current_state() == "RUNNING"  # only asks for confirmation
         buttons = reply["reply_markup"]["inline_keyboard"][0]
         assert [b["text"] for b in buttons] == ["Confirm emergency stop", "Cancel"]
+    elif name == "approve":
+        world.approval.refresh_from_db()
+        assert world.approval.status == Approval.Status.APPLIED
+        assert world.approval.decider_name == actor and world.approval.decision_note == "looks fine"
+        assert text == f"Proposal #{world.approval.pk} approved and applied as v{world.config.version + 1}."
+        active = BotConfig.objects.get(bot=world.config.bot, is_active=True)
+        assert active.strategy_params["fast"] == 12 and active.source == BotConfig.Source.APPROVAL
+        assert Event.objects.get(type="approvals.approval.approved").actor == actor
     elif name == "reject":
         world.approval.refresh_from_db()
         assert world.approval.status == Approval.Status.REJECTED
@@ -284,6 +289,40 @@ def test_inline_reject_decides_and_edits_the_message(telegram_bot: BotDriver) ->
     edited = fake.message(OPERATOR, message["message_id"])
     assert edited["text"].startswith(f"New proposal #{world.approval.pk}\n\nRejected by telegram:{OPERATOR}")
     assert "reply_markup" not in edited  # the buttons are gone
+
+
+@pytest.mark.django_db
+def test_inline_approve_applies_the_change_and_edits_the_message(telegram_bot: BotDriver) -> None:
+    world = make_world()
+    fake = telegram_bot.fake
+    message = bot_message_with_buttons(fake, ADMIN, world.approval.pk)
+
+    answer = telegram_bot.press(message, f"approve:{world.approval.pk}", user_id=ADMIN)
+
+    assert answer["text"] == "Approved."
+    world.approval.refresh_from_db()
+    assert world.approval.status == Approval.Status.APPLIED
+    active = BotConfig.objects.get(bot=world.config.bot, is_active=True)
+    assert world.approval.applied_config == active and active.strategy_params["fast"] == 12
+    assert Event.objects.get(type="approvals.approval.applied").actor == f"telegram:{ADMIN}"
+    edited = fake.message(ADMIN, message["message_id"])
+    assert edited["text"].endswith(
+        f"Approved by telegram:{ADMIN}: Proposal #{world.approval.pk} approved and applied as v{active.version}."
+    )
+    assert "reply_markup" not in edited
+
+
+@pytest.mark.django_db
+def test_approving_after_the_configuration_moved_on_reports_the_failure(telegram_bot: BotDriver) -> None:
+    world = make_world()
+    bot_config_create(bot=world.config.bot, actor=Actor("admin", Role.ADMIN), source=BotConfig.Source.MANUAL,
+                      strategy_params={"fast": 8, "slow": 30})
+    [reply] = telegram_bot.send(f"/approve {world.approval.pk}", chat_id=OPERATOR)
+    assert reply["text"].startswith(f"Proposal #{world.approval.pk} approved but not applied: "
+                                    "the configuration moved on")
+    world.approval.refresh_from_db()
+    assert world.approval.status == Approval.Status.FAILED
+    assert BotConfig.objects.get(bot=world.config.bot, is_active=True).strategy_params["fast"] == 8
 
 
 @pytest.mark.django_db

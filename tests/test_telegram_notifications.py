@@ -117,11 +117,11 @@ def test_a_daily_loss_block_is_told_once_a_day_per_bot(
     alpha = BotConfigFactory(bot__name="alpha").bot
     beta = BotConfigFactory(bot__name="beta").bot
     with django_capture_on_commit_callbacks(execute=True):
-        risk_block(alpha, ["daily_loss_limit"], "daily loss limit reached (-3.1% of 3%)")
+        risk_block(alpha, ["DAILY_LOSS_LIMIT"], "daily loss limit reached (-3.1% of 3%)")
     with django_capture_on_commit_callbacks(execute=True):
-        risk_block(alpha, ["daily_loss_limit"], "daily loss limit reached (-3.2% of 3%)")
+        risk_block(alpha, ["DAILY_LOSS_LIMIT"], "daily loss limit reached (-3.2% of 3%)")
     with django_capture_on_commit_callbacks(execute=True):
-        risk_block(beta, ["daily_loss_limit"], "daily loss limit reached (-3.0% of 3%)")
+        risk_block(beta, ["DAILY_LOSS_LIMIT"], "daily loss limit reached (-3.0% of 3%)")
     assert texts_by_chat(telegram_config)[OPERATOR] == [
         "Risk block — alpha: daily loss limit reached (-3.1% of 3%)",
         "Risk block — beta: daily loss limit reached (-3.0% of 3%)",
@@ -135,7 +135,7 @@ def test_routine_risk_blocks_and_other_events_stay_quiet(
     bot = BotConfigFactory().bot
     set_state("EMERGENCY_STOP")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        risk_block(bot, ["cooldown"], "cooling down after a loss")
+        risk_block(bot, ["COOLDOWN"], "cooling down after a loss")
         record("scheduler.enabled", OPERATOR_ACTOR, "scheduler switched on")
         with pytest.raises(state.StateError):
             state.pause(actor=OPERATOR_ACTOR)  # refused: system.state.refused
@@ -157,20 +157,9 @@ def test_nothing_is_enqueued_when_telegram_is_not_configured(
 
 
 def pending_proposal(config: Any, *, on_expiry: str = Approval.OnExpiry.NONE, minutes: int = 60) -> Approval:
-    """A proposal as ``approvals.services.propose`` stores and records it."""
-    now = timezone.now()
-    diff = [{"path": "strategy_params.fast", "from": 10, "to": 12}]
-    approval = Approval.objects.create(
-        kind=Approval.Kind.STRATEGY_PARAMS, bot=config.bot, base_config=config,
-        change={"set": {"strategy_params": {"fast": 12}}, "diff": diff}, rationale="faster entries",
-        proposer="advisor:rules", created_at=now, expires_at=now + timedelta(minutes=minutes), on_expiry=on_expiry,
-    )
-    record("approvals.approval.proposed", Actor.advisor("rules"), f"proposal #{approval.pk}",
-           inputs={"approval_id": approval.pk, "kind": approval.kind, "base_version": config.version,
-                   "change": approval.change["set"], "rationale": approval.rationale,
-                   "expires_at": approval.expires_at, "on_expiry": on_expiry},
-           result={"diff": diff}, bot=config.bot)
-    return approval
+    return approvals.propose(bot=config.bot, kind=Approval.Kind.STRATEGY_PARAMS,
+                             change={"strategy_params": {"fast": 12}}, proposer=Actor.advisor("rules"),
+                             rationale="faster entries", on_expiry=on_expiry, ttl_minutes=minutes)
 
 
 @pytest.mark.django_db
@@ -204,6 +193,17 @@ def test_a_new_proposal_comes_with_buttons_that_decide_it(
     # ...and every chat hears the decision.
     assert fake.sent(ADMIN)[-1]["text"] == f"Proposal #{approval.pk} for alpha rejected by telegram:{OPERATOR}: " \
         f"proposal #{approval.pk} rejected"
+
+
+@pytest.mark.django_db
+def test_an_applied_proposal_is_told_to_every_chat(
+    telegram_config: FakeTelegram, eager: Celery, django_capture_on_commit_callbacks: Any
+) -> None:
+    config = BotConfigFactory(bot__name="alpha", version=3)
+    approval = pending_proposal(config)
+    with django_capture_on_commit_callbacks(execute=True):
+        approvals.approve(approval_id=approval.pk, actor=Actor("ann", Role.OPERATOR))
+    assert only_text(telegram_config) == f"Proposal #{approval.pk} for alpha applied as v4 (by ann)."
 
 
 @pytest.mark.django_db
@@ -423,8 +423,8 @@ def test_events_that_matter_are_chosen_from_the_event_alone() -> None:
         return Event(type=type, result=result, created_at=datetime(2026, 1, 1, tzinfo=UTC))
 
     assert notifications.wants(event("trading.order.filled"))
-    assert notifications.wants(event("trading.risk.blocked", reasons=["max_drawdown"]))
-    assert not notifications.wants(event("trading.risk.blocked", reasons=["cooldown"]))
+    assert notifications.wants(event("trading.risk.blocked", reasons=["MAX_DRAWDOWN"]))
+    assert not notifications.wants(event("trading.risk.blocked", reasons=["COOLDOWN"]))
     assert not notifications.wants(event("trading.risk.blocked"))
     assert not notifications.wants(event("trading.cycle.completed"))
     assert not notifications.wants(event("telegram.unauthorized"))

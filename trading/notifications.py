@@ -40,7 +40,7 @@ NOTIFY_TYPES = FILL_TYPES | {
     "approvals.approval.rejected",
 }
 # Risk blocks worth a message (the others, e.g. a cooldown, happen every few cycles).
-IMPORTANT_BLOCKS = {"daily_loss_limit", "max_drawdown"}
+IMPORTANT_BLOCKS = {"DAILY_LOSS_LIMIT", "MAX_DRAWDOWN"}
 
 # Delivery: attempts = 1 + MAX_RETRIES, waiting 2, 4, 8 s between them (or what
 # Telegram's 429 asks, capped). Every countdown stays far below the broker's
