@@ -264,6 +264,15 @@ def test_unknown_commands_are_answered_and_strangers_recorded(telegram_bot: BotD
     assert event.type == "telegram.unauthorized" and event.inputs["command"] == "/buy"
 
 
+@pytest.mark.django_db
+def test_an_edited_command_is_not_run_again(telegram_bot: BotDriver) -> None:
+    world = make_world("RUNNING")
+    telegram_bot.send_unanswered("/pause", chat_id=OPERATOR, edited=True)
+    assert telegram_bot.fake.sent(OPERATOR) == []
+    assert current_state() == "RUNNING"
+    assert new_events(world) == []
+
+
 # --- inline buttons ---------------------------------------------------------------
 def bot_message_with_buttons(fake: FakeTelegram, chat_id: int, approval_id: int) -> dict[str, Any]:
     """The proposal message as the notification task sends it (through the adapter)."""

@@ -130,9 +130,10 @@ class FakeTelegram:
         return update
 
     def command(
-        self, text: str, *, chat_id: int, user_id: int | None = None
+        self, text: str, *, chat_id: int, user_id: int | None = None, edited: bool = False
     ) -> dict[str, Any]:
-        """A user (``user_id``, by default the private chat's own id) sends ``text`` in ``chat_id``."""
+        """A user (``user_id``, by default the private chat's own id) sends ``text`` in
+        ``chat_id`` (or, with ``edited``, edits an earlier message into it)."""
         user_id = chat_id if user_id is None else user_id
         word = text.split(maxsplit=1)[0] if text.strip() else ""
         message: dict[str, Any] = {
@@ -144,6 +145,9 @@ class FakeTelegram:
         }
         if word.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(word)}]
+        if edited:
+            message["edit_date"] = message["date"]
+            return self._push({"edited_message": message})
         return self._push({"message": message})
 
     def press(self, message: dict[str, Any], data: str, *, user_id: int) -> dict[str, Any]:

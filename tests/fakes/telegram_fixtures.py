@@ -68,6 +68,14 @@ class BotDriver:
         )
         return self.fake.sent(chat_id)[before:]
 
+    def send_unanswered(self, text: str, *, chat_id: int, edited: bool = False) -> None:
+        """Send ``text`` and let the bot take it (and finish with it) without waiting for a reply."""
+        update: dict[str, Any] = {}
+        self._interact(
+            lambda: update.update(self.fake.command(text, chat_id=chat_id, edited=edited)),
+            lambda: self.fake.pending_updates() == 0,  # fetched and confirmed; stop() lets it finish
+        )
+
     def press(self, message: dict[str, Any], data: str, *, user_id: int) -> dict[str, Any]:
         """Press a button under ``message``; return the answerCallbackQuery parameters."""
         return self._answered(lambda: self.fake.press(message, data, user_id=user_id))
