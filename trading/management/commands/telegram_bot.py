@@ -45,7 +45,7 @@ class Command(BaseCommand):
         app = build_application(token=token, base_url=settings.TELEGRAM_BASE_URL)
         self.stdout.write(f"Telegram bot polling; {len(settings.TELEGRAM_ALLOWED_CHATS)} allowed chats")
         try:
-            app.run_polling(allowed_updates=ALLOWED_UPDATES, close_loop=False)
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
         except InvalidToken:
             # The library's message quotes the token; ours does not.
             raise CommandError("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather") from None
