@@ -43,6 +43,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: install services
+	@bash scripts/ensure_browser.sh
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not postgres"
 	DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -q -m postgres

@@ -72,11 +72,12 @@ def generic_rules(symbol: str) -> MarketRules:
 
 def market_rules_for(symbol: str) -> tuple[MarketRules, str]:
     """The symbol's exchange filters, or generic ones with a note saying so."""
-    try:
-        from trading import market_data
+    from trading.adapters.errors import BadSymbol
+    from trading.market_data import ReplaySource
 
-        return market_data.bundled_market_rules(symbol), ""
-    except Exception:  # unknown to the bundled exchange info: say so and go on
+    try:
+        return ReplaySource().market_rules(symbol), ""
+    except BadSymbol:  # unknown to the bundled exchange info: say so and go on
         return generic_rules(symbol), (
             f"note: no exchange filters known for {symbol}; using 8-decimal steps and no minimums"
         )

@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import FloatField, Max, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -53,7 +55,7 @@ LEASE = timedelta(minutes=5)
 # Consecutive losing trades are counted among this many recent sells.
 LOSS_LOOKBACK = 50
 # Sharpe/Sortino of a live bot are computed over its recent equity snapshots.
-METRICS_WINDOW = 2000
+METRICS_WINDOW = 500
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,13 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     symbol, timeframe = config.symbol, config.timeframe
 
     # 1. market data
+    holes = False
     try:
-        market_data.refresh(symbol, timeframe, now=now)
+        report = market_data.refresh(symbol, timeframe, now=now)
+        holes = bool(report.gaps)
     except ExchangeError as exc:
-        # Carry on with what is cached: the freshness check below blocks
-        # trading on a series that has gone stale.
+        # Carry on with what is cached: the risk engine blocks on a newest
+        # candle that has grown too old (STALE_DATA).
         record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
                "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
     needed = strategy.lookback(params) + 1
@@ -165,7 +169,6 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     signal = strategy.explain(candles, params, series, last)
 
     # 3. decision
-    freshness = market_data.freshness(symbol, timeframe, now=now)
     price = market_data.current_price(symbol, timeframe, now=now)
     rules = market_data.market_rules(symbol)
     system_state = state.current().state
@@ -177,7 +180,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         candle_open_time=candle_time,
         timeframe_seconds=timeframes.seconds(timeframe),
         system_state=system_state,
-        data_stale=bool(freshness.stale),
+        data_stale=holes,
         atr=_atr(candles, limits.atr_period) if limits.atr_scaling else None,
     )
     decision = evaluate(risk_signal, view, limits, rules, now, fee_bps=cost_bps())
@@ -200,7 +203,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         "indicators": _finite(signal.indicators),
         "price": price,
         "system_state": system_state,
-        "data_stale": bool(freshness.stale),
+        "data_holes": holes,
         "portfolio": {"cash": view.cash, "position_qty": view.position_qty, "equity": view.equity},
     }
 
@@ -223,7 +226,8 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
                     actor,
                     "; ".join(r.message for r in decision.reasons),
                     inputs=inputs,
-                    result={"verdict": "BLOCK", "reasons": [r.code for r in decision.reasons]},
+                    result={"verdict": "BLOCK", "reasons": list(decision.blocking_codes),
+                            "info": [r.code for r in decision.reasons if not r.blocking]},
                     bot=locked,
                 )
             close = to_decimal(candles.close[last])
@@ -240,7 +244,9 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
                 indicators=_finite(signal.indicators),
                 decision=decision.verdict,
                 decision_quantity=decision.quantity,
-                decision_reasons=[{"code": r.code, "message": r.message} for r in decision.reasons],
+                decision_reasons=[
+                    {"code": r.code, "message": r.message, "blocking": r.blocking} for r in decision.reasons
+                ],
                 detail=f"equity {snapshot.equity}",
             )
             Bot.objects.filter(pk=locked.pk).update(
@@ -256,6 +262,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
                     "verdict": decision.verdict,
                     "quantity": decision.quantity,
                     "reasons": [r.code for r in decision.reasons],
+                    "blocking": list(decision.blocking_codes),
                     "client_order_id": order.client_order_id if order else None,
                     "equity": snapshot.equity,
                 },
@@ -287,8 +294,6 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _atr(candles: Candles, period: int) -> Decimal | None:
-    import numpy as np
-
     if len(candles) < period + 1:
         return None
     high, low, close = candles.high, candles.low, candles.close
@@ -300,7 +305,9 @@ def _atr(candles: Candles, period: int) -> Decimal | None:
 
 
 def _position_state(position: Position | None) -> PositionState | None:
-    if position is None or position.quantity == 0:
+    """The stored position as the portfolio's state (lifetime realised PnL and
+    fees carry over when the position is flat)."""
+    if position is None:
         return None
     return PositionState(
         quantity=position.quantity,
@@ -410,24 +417,16 @@ def _apply_result(
     order.avg_fill_price = (notional / filled_qty).quantize(Decimal("0.00000001")) if filled_qty else None
     order.save(update_fields=["status", "status_reason", "filled_quantity", "fee_total",
                               "avg_fill_price", "updated_at"])
-    held = portfolio.positions.get(order.symbol)
+    held = portfolio.position(order.symbol)
     pos, _ = Position.objects.get_or_create(bot=bot, symbol=order.symbol)
-    if held is None or held.quantity == 0:
-        realized_total = (pos.realized_pnl or ZERO) + sum(
-            (f.realized_pnl or ZERO for f in order.fills.all()), ZERO
-        )
-        pos.quantity = ZERO
-        pos.cost_basis = ZERO
-        pos.avg_entry_price = ZERO
-        pos.opened_at = None
-        pos.realized_pnl = realized_total
-    else:
-        pos.quantity = held.quantity
-        pos.cost_basis = held.cost_basis
-        pos.avg_entry_price = (held.cost_basis / held.quantity).quantize(Decimal("0.00000001"))
-        pos.realized_pnl = held.realized_pnl
-        pos.opened_at = held.opened_at
-    pos.fees_paid = (pos.fees_paid or ZERO) + fees if held is None else held.fees_paid
+    pos.quantity = held.quantity
+    pos.cost_basis = held.cost_basis
+    pos.avg_entry_price = (
+        (held.cost_basis / held.quantity).quantize(Decimal("0.00000001")) if held.quantity else ZERO
+    )
+    pos.realized_pnl = held.realized_pnl
+    pos.fees_paid = held.fees_paid
+    pos.opened_at = held.opened_at
     pos.save()
     Bot.objects.filter(pk=bot.pk).update(cash=portfolio.cash)
     bot.cash = portfolio.cash
@@ -446,8 +445,10 @@ def _apply_result(
 
 
 def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe: str) -> EquitySnapshot:
-    """Mark the bot's positions, write its equity and metrics snapshots."""
-    bot.refresh_from_db(fields=["cash", "peak_equity", "initial_cash"])
+    """Mark the bot's positions, write its equity and metrics snapshots.
+
+    ``bot`` is the row locked by the cycle, with its cash as of after the fill.
+    """
     positions = list(Position.objects.filter(bot=bot))
     value = ZERO
     unrealized = ZERO
@@ -467,6 +468,7 @@ def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe:
     peak = max(bot.peak_equity, equity)
     if peak != bot.peak_equity:
         Bot.objects.filter(pk=bot.pk).update(peak_equity=peak)
+        bot.peak_equity = peak
     drawdown = ((peak - equity) / peak).quantize(Decimal("0.00000001")) if peak > 0 else ZERO
     snapshot = EquitySnapshot.objects.create(
         bot=bot, taken_at=now, cash=bot.cash, positions_value=value, equity=equity,
@@ -478,12 +480,14 @@ def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe:
 
 
 def _metrics(*, bot: Bot, now: datetime, timeframe: str) -> MetricsSnapshot:
+    # Floats are fine here: metrics are ratios computed in floats anyway.
     curve = list(
         EquitySnapshot.objects.filter(bot=bot).order_by("-taken_at", "-id")
-        .values_list("equity", "positions_value")[:METRICS_WINDOW]
+        .annotate(e=Cast("equity", FloatField()), v=Cast("positions_value", FloatField()))
+        .values_list("e", "v")[:METRICS_WINDOW]
     )
     curve.reverse()
-    equity = [bot.initial_cash] + [e for e, _ in curve]
+    equity = np.array([float(bot.initial_cash)] + [e for e, _ in curve], dtype=np.float64)
     in_market = sum(1 for _, v in curve if v > 0)
     pnls = list(
         Fill.objects.filter(bot=bot, side="SELL", realized_pnl__isnull=False)

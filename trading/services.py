@@ -93,3 +93,29 @@ def bot_config_create(
             bot=bot,
         )
     return config
+
+
+class RollbackRefused(ValueError):
+    """A rollback that would do nothing or names no version: nothing was written."""
+
+
+def bot_config_rollback(*, bot: Bot, version: int, actor: Actor, user: User | None = None) -> BotConfig:
+    """Make ``version``'s settings active again, as a new version (``source=rollback``).
+
+    History is never rewritten: the old row stays as it was and the new one
+    points at it through ``rolled_back_to``.
+    """
+    target = BotConfig.objects.filter(bot=bot, version=version).first()
+    if target is None:
+        raise RollbackRefused(f"{bot.name} has no config version {version}")
+    if target.is_active:
+        raise RollbackRefused(f"version {version} is already {bot.name}'s active config")
+    return bot_config_create(
+        bot=bot,
+        actor=actor,
+        source=BotConfig.Source.ROLLBACK,
+        note=f"rollback of {bot.name} to v{version}",
+        author=user,
+        rolled_back_to=target,
+        **config_snapshot(target),
+    )

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tradingsite.pages.header",
             ],
         },
     },
@@ -132,7 +133,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+# A refused CSRF check answers with a plain sentence (an HTMX fragment or a page).
+CSRF_FAILURE_VIEW = "tradingsite.pages.csrf_failure"
 
 # --- i18n / time ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

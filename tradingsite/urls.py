@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from trading.api import HealthView
 
@@ -9,4 +9,6 @@ admin.site.site_title = "Trading bot admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", HealthView.as_view(), name="api-health"),
+    path("", include("audit.urls")),
+    path("", include("trading.urls")),
 ]

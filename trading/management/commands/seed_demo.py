@@ -1,9 +1,12 @@
-"""Set up the offline demo: role users with printed passwords (idempotent)."""
+"""Set up the offline demo (idempotent): the role users with printed passwords,
+the default bot ``btc-sma`` and the bundled BTCUSDT 1m candles in the cache."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -11,9 +14,15 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from trading.services import user_set_role
+from audit.actors import Actor, Role
+from trading.market_data import candles_import, default_data_dir
+from trading.models import Bot, BotConfig, Candle
+from trading.services import bot_config_create, user_set_role
 
 DEMO_USERS = ("viewer", "operator", "admin")
+DEMO_BOT = "btc-sma"
+DEMO_SYMBOL, DEMO_TIMEFRAME = "BTCUSDT", "1m"
+DEMO_CASH = Decimal("10000")
 
 
 def demo_logins_path():  # type: ignore[no-untyped-def]
@@ -21,7 +30,7 @@ def demo_logins_path():  # type: ignore[no-untyped-def]
 
 
 class Command(BaseCommand):
-    help = "Create the demo users viewer/operator/admin (passwords kept in var/demo-logins.json)."
+    help = "Create the demo users, the btc-sma bot and its candles (passwords kept in var/demo-logins.json)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = demo_logins_path()
@@ -41,3 +50,35 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (role = user name):")
         for name in DEMO_USERS:
             self.stdout.write(f"  {name:<9} password: {logins[name]}")
+        self._seed_bot()
+        self._seed_candles()
+
+    def _seed_bot(self) -> None:
+        actor = Actor(name="seed_demo", role=Role.ADMIN)
+        bot, created = Bot.objects.get_or_create(
+            name=DEMO_BOT,
+            defaults={"initial_cash": DEMO_CASH, "cash": DEMO_CASH, "peak_equity": DEMO_CASH},
+        )
+        if not BotConfig.objects.filter(bot=bot).exists():
+            bot_config_create(
+                bot=bot, actor=actor, source=BotConfig.Source.SEED, note="demo bot",
+                symbol=DEMO_SYMBOL, timeframe=DEMO_TIMEFRAME, strategy="sma_cross",
+                strategy_params={"fast": 10, "slow": 30}, risk_limits={}, mode="paper",
+            )
+        self.stdout.write(f"Bot {bot.name}: {DEMO_SYMBOL} {DEMO_TIMEFRAME}, SMA crossover 10/30, paper, "
+                          f"{bot.initial_cash} {bot.quote_asset}" + (" (created)" if created else ""))
+
+    def _seed_candles(self) -> None:
+        path = default_data_dir() / "binance" / f"{DEMO_SYMBOL}-{DEMO_TIMEFRAME}.csv.gz"
+        with gzip.open(path, "rt") as handle:
+            rows = sum(1 for _ in handle) - 1
+        cached = Candle.objects.filter(symbol=DEMO_SYMBOL, timeframe=DEMO_TIMEFRAME).count()
+        if cached >= rows:
+            self.stdout.write(f"Candles: {cached:,} {DEMO_SYMBOL} {DEMO_TIMEFRAME} already cached")
+            return
+        self.stdout.write(f"Importing {rows:,} real {DEMO_SYMBOL} {DEMO_TIMEFRAME} candles…")
+        report = candles_import(
+            path=path, symbol=DEMO_SYMBOL, timeframe=DEMO_TIMEFRAME,
+            actor=Actor(name="seed_demo", role=Role.ADMIN),
+        )
+        self.stdout.write(f"Candles: {report.rows:,} imported ({report.inserted:,} new)")

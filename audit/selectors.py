@@ -1,0 +1,44 @@
+"""Reads of the audit trail for the events pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from audit.models import Event
+from audit.services import ChainReport, verify_chain
+
+
+def events_filtered(
+    *,
+    type: str = "",
+    actor: str = "",
+    bot: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Event]:
+    """Newest first. ``type`` matches a dotted prefix: ``trading.order`` finds
+    every order event."""
+    events = Event.objects.select_related("bot").defer("inputs", "result", "prev_hash", "hash")
+    if type:
+        events = events.filter(type__startswith=type)
+    if actor:
+        events = events.filter(actor=actor)
+    if bot:
+        events = events.filter(bot_id=bot)
+    if since:
+        events = events.filter(created_at__gte=since)
+    if until:
+        events = events.filter(created_at__lt=until)
+    return events.order_by("-seq")
+
+
+def event_detail(seq: int) -> Event:
+    return get_object_or_404(Event.objects.select_related("bot"), seq=seq)
+
+
+def chain_status() -> ChainReport:
+    """Walks the whole chain: the events page loads it on its own, after the table."""
+    return verify_chain()

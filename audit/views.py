@@ -1,0 +1,45 @@
+"""The events log pages: the audit trail, one event, and the chain's status."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from audit import selectors
+from audit.actors import Role
+from audit.forms import EventFilterForm
+from trading.selectors import bot_names
+from tradingsite.pages import page
+
+PAGE_SIZE = 50
+
+
+@require_GET
+@page(Role.VIEWER)
+def events(request: HttpRequest) -> HttpResponse:
+    form = EventFilterForm(request.GET or None, bots=bot_names())
+    filters = form.filters() if form.is_bound else {}
+    rows = None
+    if filters is not None:
+        rows = Paginator(selectors.events_filtered(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "rows": rows}
+    if request.htmx:
+        return render(request, "audit/events.html#table", context)
+    return render(request, "audit/events.html", context)
+
+
+@require_GET
+@page(Role.VIEWER)
+def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
+    return render(request, "audit/event.html", {"event": selectors.event_detail(seq)})
+
+
+@require_GET
+@page(Role.VIEWER)
+def chain(request: HttpRequest) -> HttpResponse:
+    context = {"report": selectors.chain_status()}
+    if request.htmx:
+        return render(request, "audit/events.html#chain", context)
+    return render(request, "audit/chain.html", context)

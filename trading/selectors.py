@@ -1,0 +1,336 @@
+"""Reads for the dashboard. Each returns what a page shows in a fixed number of
+queries, however many bots, orders or events there are."""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from decimal import Decimal
+from functools import reduce
+from typing import Any
+
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from audit.actors import Role
+from audit.models import Event
+from trading import state
+from trading.models import (
+    ZERO,
+    Bot,
+    BotConfig,
+    Candle,
+    CycleRun,
+    EquitySnapshot,
+    Fill,
+    MetricsSnapshot,
+    Order,
+    Position,
+    SystemState,
+)
+from trading.services import CONFIG_FIELDS
+from trading.timeframes import seconds as timeframe_seconds
+
+LATEST_EVENTS = 10
+EQUITY_POINTS_PER_BOT = 500
+CANDLES_ON_CHART = 300
+
+
+def system_state() -> SystemState:
+    return state.current()
+
+
+def allowed_targets(current: str, role: Role) -> list[str]:
+    """The states ``role`` may move the system to from ``current`` (the state
+    service's own rules, so a page never offers what the service refuses)."""
+    return [to for (frm, to), roles in state.RULES.items() if frm == current and role in roles]
+
+
+# --- overview -----------------------------------------------------------------
+
+
+@dataclass
+class BotSummary:
+    bot: Bot
+    config: BotConfig | None
+    last_cycle: CycleRun | None
+    equity: Decimal | None
+    total_pnl: Decimal | None
+    daily_pnl: Decimal | None
+
+
+@dataclass
+class Overview:
+    bots: list[BotSummary]
+    positions: list[Position]
+    events: list[Event]
+    equity_chart: dict[str, Any]
+    equity: Decimal | None = None
+    total_pnl: Decimal | None = None
+    daily_pnl: Decimal | None = None
+    as_of: datetime = field(default_factory=timezone.now)
+
+
+def _latest_snapshot(field: str, *, before: datetime | None = None, skip: int = 0) -> Subquery:
+    """A bot's newest snapshot's ``field`` (or the ``skip``-th newer one), read
+    through the (bot, taken_at) index however long the bot's history is."""
+    rows = EquitySnapshot.objects.filter(bot=OuterRef("pk"))
+    if before is not None:
+        rows = rows.filter(taken_at__lt=before)
+    return Subquery(rows.order_by("-taken_at", "-id").values(field)[skip : skip + 1])
+
+
+def _bots(now: datetime, chart_points: int) -> list[Bot]:
+    midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    latest_cycle = CycleRun.objects.filter(bot=OuterRef("pk")).order_by("-started_at", "-id").values("id")[:1]
+    return list(
+        Bot.objects.annotate(
+            latest_equity=_latest_snapshot("equity"),
+            day_open_equity=_latest_snapshot("equity", before=midnight),
+            chart_since=_latest_snapshot("taken_at", skip=chart_points - 1),
+            latest_cycle_id=Subquery(latest_cycle),
+        ).prefetch_related(
+            Prefetch("configs", BotConfig.objects.filter(is_active=True), to_attr="active_configs")
+        )
+    )
+
+
+def _summaries(bots: list[Bot]) -> list[BotSummary]:
+    """Daily PnL runs from the last snapshot before midnight UTC; a bot with
+    none then started the day at its initial cash."""
+    cycles = CycleRun.objects.in_bulk([b.latest_cycle_id for b in bots if b.latest_cycle_id])
+    rows = []
+    for bot in bots:
+        equity = bot.latest_equity
+        day_open = bot.day_open_equity if bot.day_open_equity is not None else bot.initial_cash
+        rows.append(
+            BotSummary(
+                bot=bot,
+                config=bot.active_configs[0] if bot.active_configs else None,
+                last_cycle=cycles.get(bot.latest_cycle_id),
+                equity=equity,
+                total_pnl=None if equity is None else equity - bot.initial_cash,
+                daily_pnl=None if equity is None else equity - day_open,
+            )
+        )
+    return rows
+
+
+def _equity_chart(bots: list[Bot]) -> dict[str, Any]:
+    """Each bot's last snapshots as chart series, in one query that walks the
+    (bot, taken_at) index from each bot's cutoff.
+
+    Times are whole seconds, strictly increasing per series, as the chart needs:
+    two snapshots in the same second keep the later one.
+    """
+    names = {bot.pk: bot.name for bot in bots}
+    ranges = [
+        Q(bot_id=bot.pk, taken_at__gte=bot.chart_since) if bot.chart_since else Q(bot_id=bot.pk)
+        for bot in bots
+        if bot.latest_equity is not None
+    ]
+    series: dict[str, dict[int, float]] = {}
+    if ranges:
+        rows = (
+            EquitySnapshot.objects.filter(reduce(operator.or_, ranges))
+            .order_by("bot_id", "taken_at", "id")
+            .values_list("bot_id", "taken_at", "equity")
+        )
+        for bot_id, taken_at, equity in rows:
+            series.setdefault(names[bot_id], {})[int(taken_at.timestamp())] = float(equity)
+    return {
+        "series": [
+            {"name": name, "points": [[t, v] for t, v in sorted(points.items())]}
+            for name, points in sorted(series.items())
+        ]
+    }
+
+
+def overview(now: datetime | None = None, *, chart_points: int = EQUITY_POINTS_PER_BOT) -> Overview:
+    """Everything the overview shows, in six queries whatever the history's length."""
+    bot_rows = _bots(now or timezone.now(), chart_points)
+    bots = _summaries(bot_rows)
+    with_equity = [b for b in bots if b.equity is not None]
+
+    def total(attr: str) -> Decimal | None:
+        return sum((getattr(b, attr) for b in with_equity), ZERO) if with_equity else None
+
+    positions = list(
+        Position.objects.filter(quantity__gt=0).select_related("bot").order_by("bot__name", "symbol")
+    )
+    events = list(
+        Event.objects.select_related("bot").defer("inputs", "result", "prev_hash", "hash")[:LATEST_EVENTS]
+    )
+    return Overview(
+        bots=bots,
+        positions=positions,
+        events=events,
+        equity_chart=_equity_chart(bot_rows),
+        equity=total("equity"),
+        total_pnl=total("total_pnl"),
+        daily_pnl=total("daily_pnl"),
+    )
+
+
+# --- a bot --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    key: str
+    old: str
+    new: str
+
+    @property
+    def change(self) -> str:
+        if self.old == "":
+            return "added"
+        if self.new == "":
+            return "removed"
+        return "changed"
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, str]:
+    # An empty dict has no leaves: {} → {"a": 1} reads as "a added".
+    if isinstance(value, dict):
+        flat: dict[str, str] = {}
+        for key in sorted(value):
+            flat.update(_flatten(value[key], f"{prefix}.{key}"))
+        return flat
+    return {prefix: json.dumps(value, sort_keys=True)}
+
+
+def config_diff(old: BotConfig, new: BotConfig) -> list[DiffRow]:
+    """What differs between two config versions, one row per changed leaf
+    (``strategy_params.fast``), values as JSON so that ``10`` and ``"10"`` differ."""
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    for name in CONFIG_FIELDS:
+        before.update(_flatten(getattr(old, name), name))
+        after.update(_flatten(getattr(new, name), name))
+    keys = sorted(set(before) | set(after), key=lambda k: (CONFIG_FIELDS.index(k.split(".")[0]), k))
+    return [
+        DiffRow(key, before.get(key, ""), after.get(key, ""))
+        for key in keys
+        if before.get(key) != after.get(key)
+    ]
+
+
+@dataclass
+class BotPage:
+    bot: Bot
+    configs: list[BotConfig]
+    active: BotConfig | None
+    metrics: MetricsSnapshot | None
+    last_cycle: CycleRun | None
+    chart: dict[str, Any]
+    candle_count: int
+
+
+def _candle_chart(bot: Bot, config: BotConfig | None, limit: int) -> tuple[dict[str, Any], int]:
+    """Candles of the active config's market, and the bot's fills on them as markers."""
+    if config is None:
+        return {"candles": [], "markers": []}, 0
+    rows = list(
+        Candle.objects.filter(symbol=config.symbol, timeframe=config.timeframe)
+        .order_by("-open_time")
+        .values_list("open_time", "open", "high", "low", "close")[:limit]
+    )
+    rows.reverse()
+    candles = [
+        {"time": int(t.timestamp()), "open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
+        for t, o, h, lo, c in rows
+    ]
+    markers: list[dict[str, Any]] = []
+    if rows:
+        step = timeframe_seconds(config.timeframe)
+        times = {c["time"] for c in candles}
+        first = rows[0][0]
+        fills = (
+            Fill.objects.filter(bot=bot, symbol=config.symbol, filled_at__gte=first)
+            .order_by("filled_at", "id")
+            .values_list("filled_at", "side", "quantity")
+        )
+        for filled_at, side, quantity in fills:
+            # A marker sits on the candle that was open when the fill happened.
+            at = int(filled_at.timestamp()) // step * step
+            if at not in times:
+                continue
+            label = "Buy" if side == "BUY" else "Sell"
+            markers.append({"time": at, "side": side, "text": f"{label} {quantity.normalize():f}"})
+    return {"candles": candles, "markers": markers}, len(candles)
+
+
+def bot_page(name: str, *, candle_limit: int = CANDLES_ON_CHART) -> BotPage:
+    bot = get_object_or_404(Bot, name=name)
+    configs = list(BotConfig.objects.filter(bot=bot).order_by("-version"))
+    active = next((c for c in configs if c.is_active), None)
+    chart, count = _candle_chart(bot, active, candle_limit)
+    return BotPage(
+        bot=bot,
+        configs=configs,
+        active=active,
+        metrics=MetricsSnapshot.objects.filter(bot=bot).order_by("-taken_at", "-id").first(),
+        last_cycle=CycleRun.objects.filter(bot=bot).order_by("-started_at", "-id").first(),
+        chart=chart,
+        candle_count=count,
+    )
+
+
+def bot_names() -> list[tuple[int, str]]:
+    return list(Bot.objects.order_by("name").values_list("id", "name"))
+
+
+# --- orders and fills ---------------------------------------------------------
+
+
+def orders_filtered(
+    *,
+    bot: int | None = None,
+    symbol: str = "",
+    side: str = "",
+    status: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Order]:
+    orders = Order.objects.select_related("bot").order_by("-created_at", "-id")
+    if bot:
+        orders = orders.filter(bot_id=bot)
+    if symbol:
+        orders = orders.filter(symbol=symbol.upper())
+    if side:
+        orders = orders.filter(side=side)
+    if status:
+        orders = orders.filter(status=status)
+    if since:
+        orders = orders.filter(created_at__gte=since)
+    if until:
+        orders = orders.filter(created_at__lt=until)
+    return orders
+
+
+def fills_filtered(
+    *,
+    bot: int | None = None,
+    symbol: str = "",
+    side: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Fill]:
+    fills = Fill.objects.select_related("bot", "order").order_by("-filled_at", "-id")
+    if bot:
+        fills = fills.filter(bot_id=bot)
+    if symbol:
+        fills = fills.filter(symbol=symbol.upper())
+    if side:
+        fills = fills.filter(side=side)
+    if since:
+        fills = fills.filter(filled_at__gte=since)
+    if until:
+        fills = fills.filter(filled_at__lt=until)
+    return fills
+
+
