@@ -28,9 +28,11 @@ from audit.services import record
 from tests.factories import BotConfigFactory, OrderFactory
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram_fixtures import ADMIN, ALLOWED, OPERATOR, VIEWER, BotDriver
-from trading import notifications, scheduling, state
+from trading import cycle, notifications, scheduling, state
 from trading.adapters import telegram as adapter
+from trading.market_data import ReplaySource
 from trading.models import EquitySnapshot, Fill, Order, SystemState
+from trading.timeframes import from_ms
 from tradingsite.celery import app as celery_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -92,17 +94,52 @@ def test_an_emergency_stop_says_so_and_counts_canceled_orders(
 
 
 @pytest.mark.django_db
-def test_a_fill_is_notified_with_its_bot(
+def test_a_partial_fill_is_notified_with_its_bot_and_order(
     telegram_config: FakeTelegram, eager: Celery, django_capture_on_commit_callbacks: Any
 ) -> None:
     bot = BotConfigFactory(bot__name="alpha").bot
+    order = OrderFactory(bot=bot, side="SELL", quantity=Decimal("0.02"), status=Order.Status.PARTIALLY_FILLED)
     with django_capture_on_commit_callbacks(execute=True):
-        # Recorded exactly as the cycle records a paper fill.
-        record("trading.order.filled", Actor.scheduler(), "BUY 0.01 BTCUSDT @ 30000 (FILLED)",
-               inputs={"client_order_id": "tb1-x", "quantity": Decimal("0.01")},
-               result={"status": "FILLED", "filled_quantity": Decimal("0.01"), "avg_price": Decimal("30000"),
-                       "fee": Decimal("0.3"), "cash": Decimal("9699.7")}, bot=bot)
-    assert only_text(telegram_config) == "Fill — alpha: BUY 0.01 BTCUSDT @ 30000 (FILLED). Fee 0.3, cash 9699.7."
+        # Recorded as the cycle records a fill (its message and amounts as 8-place Decimals).
+        record("trading.order.partially_filled", Actor.scheduler(),
+               "SELL 0.01000000 BTCUSDT @ 30000.50000000 (PARTIALLY_FILLED)",
+               inputs={"client_order_id": order.client_order_id, "quantity": Decimal("0.02"), "mode": "paper"},
+               result={"status": "PARTIALLY_FILLED", "filled_quantity": Decimal("0.01000000"),
+                       "avg_price": Decimal("30000.50000000"), "fee": Decimal("0.30000500"),
+                       "cash": Decimal("10299.70004500")}, bot=bot)
+    assert only_text(telegram_config) == (
+        "Fill — alpha: SELL 0.01 BTCUSDT @ 30,000.50 (partly filled), paper. Fee 0.30, cash 10,299.70."
+    )
+
+
+def first_fill_by_cycles(bot: Any, capture: Any) -> Order:
+    """Run the real cycle over replayed candles, minute by minute, until it places an order."""
+    series = ReplaySource().series("BTCUSDT", "1m")
+    for i in range(300):
+        with capture(execute=True):
+            outcome = cycle.run_cycle(bot, from_ms(int(series.open_time[i + 1])), Actor.scheduler())
+        if outcome.order is not None:
+            return outcome.order
+    raise AssertionError("300 minutes of BTC should hold an SMA 10/30 crossing")
+
+
+@pytest.fixture
+def replay_bot(settings: Any) -> Any:
+    settings.MARKET_DATA = "replay"
+    set_state("RUNNING")
+    return BotConfigFactory(bot__name="alpha", symbol="BTCUSDT", timeframe="1m", strategy="sma_cross",
+                            strategy_params={"fast": 10, "slow": 30}).bot
+
+
+@pytest.mark.django_db
+def test_a_fill_from_a_real_cycle_is_the_one_notification(
+    telegram_config: FakeTelegram, eager: Celery, django_capture_on_commit_callbacks: Any, replay_bot: Any
+) -> None:
+    order = first_fill_by_cycles(replay_bot, django_capture_on_commit_callbacks)
+    assert order.status == Order.Status.FILLED
+    text = only_text(telegram_config)  # cycles, routine blocks and snapshots stay quiet
+    price = f"{order.avg_fill_price:,.2f}"
+    assert text.startswith(f"Fill — alpha: BUY {order.filled_quantity.normalize()} BTCUSDT @ {price}, paper. Fee ")
 
 
 def risk_block(bot: Any, codes: list[str], message: str) -> Event:
@@ -397,6 +434,23 @@ def test_a_pause_commits_and_returns_without_waiting_on_telegram(
         assert app.tasks[name].apply(args=args).result is False
     assert len(telegram_config.calls("sendMessage")) == len(ALLOWED) * (1 + notifications.MAX_RETRIES)
     assert sum("gave up" in line for line in delivery_log(caplog)) == len(ALLOWED)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_a_cycle_fills_and_returns_while_telegram_hangs(
+    telegram_config: FakeTelegram, redis_celery: tuple[Celery, str], django_capture_on_commit_callbacks: Any,
+    replay_bot: Any,
+) -> None:
+    app, queue = redis_celery
+    telegram_config.slow(None, 60)
+
+    order = first_fill_by_cycles(replay_bot, django_capture_on_commit_callbacks)
+
+    assert order.status == Order.Status.FILLED
+    assert telegram_config.calls() == []
+    fill_event = Event.objects.get(type="trading.order.filled")
+    assert take_messages(app, queue) == [("trading.notifications.notify_event", [fill_event.pk])]
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, timedelta
+from decimal import Decimal
 from typing import Any
 
 from celery import shared_task
@@ -23,7 +24,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Re
 from approvals.models import Approval
 from audit.models import Event
 from trading import reports
-from trading.models import Bot
+from trading.models import Bot, Order
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,26 @@ EXPIRY_CONSEQUENCE = {
 }
 
 
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
+def _fill_text(event: Event, bot: str) -> str:
+    inputs, result = event.inputs or {}, event.result or {}
+    order = Order.objects.filter(client_order_id=inputs.get("client_order_id")).only("side", "symbol").first()
+    if order is None:
+        return f"Fill — {bot}: {event.message}"
+    partly = " (partly filled)" if result.get("status") == Order.Status.PARTIALLY_FILLED else ""
+    return (
+        f"Fill — {bot}: {order.side} {reports.quantity(_decimal(result.get('filled_quantity')))} {order.symbol} "
+        f"@ {reports.money(_decimal(result.get('avg_price')))}{partly}, {inputs.get('mode', 'paper')}. "
+        f"Fee {reports.money(_decimal(result.get('fee')))}, cash {reports.money(_decimal(result.get('cash')))}."
+    )
+
+
 def render(event: Event) -> tuple[str, list[list[tuple[str, str]]]]:
     """The text of the notification of ``event`` and its inline buttons (rows)."""
     from trading.adapters.telegram import approval_buttons
@@ -119,7 +140,7 @@ def render(event: Event) -> tuple[str, list[list[tuple[str, str]]]]:
     inputs, result = event.inputs or {}, event.result or {}
     bot = _bot_name(event)
     if event.type in FILL_TYPES:
-        return f"Fill — {bot}: {event.message}. Fee {result.get('fee')}, cash {result.get('cash')}.", []
+        return _fill_text(event, bot), []
     if event.type == "trading.order.rejected":
         return f"Order rejected — {bot}: {event.message}", []
     if event.type == "system.state.changed":
