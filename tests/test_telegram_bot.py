@@ -118,7 +118,8 @@ def check_allowed(name: str, world: World, reply: dict[str, Any], chat_id: int) 
     elif name == "positions":
         assert "alpha BTCUSDT: 0.5 at 30,000.00 avg, last 31,000.00, unrealized +500.00" in text
     elif name == "pnl":
-        assert "alpha: equity 20,500.00" in text
+        # As the dashboard counts it: no snapshot before midnight, so the day opened at the initial cash.
+        assert "• alpha: equity 20,500.00, total +10,500.00 (+105.00%), today +10,500.00" in text
     elif name == "orders":
         assert "Open orders:" in text and "alpha BUY 0.01 BTCUSDT OPEN" in text
     elif name == "help":

@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 
 from approvals.models import Approval
-from trading import state
+from trading import selectors, state
 from trading.models import ZERO, Bot, BotConfig, EquitySnapshot, Fill, Order, Position
 
 MAX_ORDERS = 10
@@ -71,7 +70,7 @@ def status_text() -> str:
 
 
 def positions_text() -> str:
-    held = list(Position.objects.select_related("bot").exclude(quantity=ZERO).order_by("bot__name", "symbol"))
+    held = list(Position.objects.filter(quantity__gt=0).select_related("bot").order_by("bot__name", "symbol"))
     if not held:
         return "No open positions."
     lines = ["Open positions:"]
@@ -89,26 +88,23 @@ def _equity_at(bot: Bot, moment: datetime) -> EquitySnapshot | None:
 
 
 def pnl_text(now: datetime | None = None) -> str:
-    now = now or timezone.now()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    bots = list(Bot.objects.all())
-    if not bots:
+    """The dashboard's own figures (``selectors.overview``), so chat and page agree."""
+    view = selectors.overview(now, chart_points=1)
+    if not view.bots:
         return "No bots yet."
-    lines = ["Profit and loss:"]
-    for bot in bots:
-        latest = EquitySnapshot.objects.filter(bot=bot).order_by("-taken_at", "-id").first()
-        if latest is None:
-            lines.append(f"• {bot.name}: no equity snapshot yet (cash {money(bot.cash)})")
+    lines = ["Profit and loss (today runs from the last snapshot before 00:00 UTC):"]
+    for row in view.bots:
+        if row.equity is None:
+            lines.append(f"• {row.bot.name}: no equity snapshot yet (cash {money(row.bot.cash)})")
             continue
-        since_start = (latest.equity - bot.initial_cash) / bot.initial_cash if bot.initial_cash else None
-        before_today = _equity_at(bot, day_start)
-        today = latest.equity - before_today.equity if before_today else None
+        ratio = row.total_pnl / row.bot.initial_cash if row.bot.initial_cash else None
         lines.append(
-            f"• {bot.name}: equity {money(latest.equity)} ({percent(since_start, signed=True)} since start), "
-            f"today {money(today, signed=True)}; realized {money(latest.realized_pnl, signed=True)}, "
-            f"unrealized {money(latest.unrealized_pnl, signed=True)}, fees {money(latest.fees_paid)}, "
-            f"drawdown {percent(latest.drawdown)}"
+            f"• {row.bot.name}: equity {money(row.equity)}, total {money(row.total_pnl, signed=True)} "
+            f"({percent(ratio, signed=True)}), today {money(row.daily_pnl, signed=True)}"
         )
+    if view.equity is not None and len(view.bots) > 1:
+        lines.append(f"All bots: equity {money(view.equity)}, total {money(view.total_pnl, signed=True)}, "
+                     f"today {money(view.daily_pnl, signed=True)}")
     return "\n".join(lines)
 
 
