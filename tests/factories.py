@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from trading.models import Bot, BotConfig, Order
+from approvals.models import Approval
+from trading.models import Bot, BotConfig, EquitySnapshot, Fill, MetricsSnapshot, Order, Position
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -65,3 +67,66 @@ class OrderFactory(factory.django.DjangoModelFactory):
     quantity = Decimal("0.01")
     status = Order.Status.OPEN
     created_at = factory.LazyFunction(timezone.now)
+
+
+class FillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Fill
+
+    order = factory.SubFactory(OrderFactory)
+    bot = factory.SelfAttribute("order.bot")
+    symbol = factory.SelfAttribute("order.symbol")
+    side = factory.SelfAttribute("order.side")
+    price = Decimal("50000.12345678")
+    quantity = Decimal("0.01")
+    quote_quantity = factory.LazyAttribute(lambda fill: fill.price * fill.quantity)
+    fee = Decimal("0.50000123")
+    trade_id = factory.Sequence(lambda n: f"trade-{n}")
+    filled_at = factory.LazyFunction(timezone.now)
+
+
+class PositionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Position
+
+    bot = factory.SubFactory(BotFactory)
+    symbol = "BTCUSDT"
+    quantity = Decimal("0.01")
+    avg_entry_price = Decimal("50000")
+    last_price = Decimal("51000")
+
+
+class EquitySnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EquitySnapshot
+
+    bot = factory.SubFactory(BotFactory)
+    taken_at = factory.LazyFunction(timezone.now)
+    cash = Decimal("9500")
+    positions_value = Decimal("510")
+    equity = Decimal("10010")
+    peak_equity = Decimal("10010")
+
+
+class MetricsSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MetricsSnapshot
+
+    bot = factory.SubFactory(BotFactory)
+    taken_at = factory.LazyFunction(timezone.now)
+    total_return = Decimal("0.001")
+    trade_count = 1
+
+
+class ApprovalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Approval
+
+    kind = Approval.Kind.STRATEGY_PARAMS
+    base_config = factory.SubFactory(BotConfigFactory)
+    bot = factory.SelfAttribute("base_config.bot")
+    change = factory.LazyFunction(lambda: {"strategy_params": {"fast": 12}})
+    rationale = "faster entries"
+    proposer = "advisor:rules"
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))

@@ -26,7 +26,7 @@ def bot(db):  # type: ignore[no-untyped-def]
 
 @pytest.mark.django_db
 def test_rollback_writes_a_new_active_version_with_the_old_settings(bot, admin_user) -> None:  # type: ignore[no-untyped-def]
-    config = bot_config_rollback(bot=bot, version=1, actor=Actor.for_user(admin_user), user=admin_user)
+    config = bot_config_rollback(bot=bot, version=1, actor=Actor.for_user(admin_user), author=admin_user)
 
     assert config.version == 4
     assert config.is_active
@@ -41,7 +41,7 @@ def test_rollback_writes_a_new_active_version_with_the_old_settings(bot, admin_u
 
 @pytest.mark.django_db
 def test_rollback_is_recorded_as_a_config_event(bot, admin_user) -> None:  # type: ignore[no-untyped-def]
-    bot_config_rollback(bot=bot, version=2, actor=Actor.for_user(admin_user), user=admin_user)
+    bot_config_rollback(bot=bot, version=2, actor=Actor.for_user(admin_user), author=admin_user)
     event = Event.objects.filter(type="trading.config.created").order_by("-seq").first()
     assert event.actor == "admin"
     assert event.inputs["source"] == "rollback"
@@ -53,12 +53,12 @@ def test_rollback_is_recorded_as_a_config_event(bot, admin_user) -> None:  # typ
 @pytest.mark.django_db
 def test_rollback_to_a_missing_version_is_refused(bot, admin_user) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RollbackRefused, match="trend has no config version 9"):
-        bot_config_rollback(bot=bot, version=9, actor=Actor.for_user(admin_user), user=admin_user)
+        bot_config_rollback(bot=bot, version=9, actor=Actor.for_user(admin_user), author=admin_user)
     assert BotConfig.objects.filter(bot=bot).count() == 3
 
 
 @pytest.mark.django_db
 def test_rollback_to_the_active_version_is_refused(bot, admin_user) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RollbackRefused, match="version 3 is already trend's active config"):
-        bot_config_rollback(bot=bot, version=3, actor=Actor.for_user(admin_user), user=admin_user)
+        bot_config_rollback(bot=bot, version=3, actor=Actor.for_user(admin_user), author=admin_user)
     assert BotConfig.objects.filter(bot=bot).count() == 3

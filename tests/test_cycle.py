@@ -93,7 +93,7 @@ def test_cycles_over_real_candles_agree_with_themselves(replay, running) -> None
     assert completed.count() == 300
     buy_event = next(e for e in completed if e.result["client_order_id"] == orders[0].client_order_id)
     assert buy_event.inputs["signal"] == "BUY"
-    assert buy_event.inputs["config_version"] == 1
+    assert buy_event.inputs["config_version"] == bot.active_config.version
     assert {"sma_fast", "sma_slow", "close"} <= set(buy_event.inputs["indicators"])
     assert buy_event.actor == "scheduler"
     assert verify_chain().ok

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, transaction
 
 from audit.actors import Actor
 from audit.services import record
 from trading.models import Bot, BotConfig
+from trading.validation import Conflict, InvalidInput, validate_config
 
 ROLE_NAMES = ("viewer", "operator", "admin")
 
@@ -68,7 +70,8 @@ def bot_config_create(
         merged.update(values)
         missing = [f for f in ("symbol", "timeframe", "strategy") if not merged.get(f)]
         if missing:
-            raise ValueError(f"a first config version needs: {', '.join(missing)}")
+            raise InvalidInput({field: ["needed: the bot has no config version yet"] for field in missing})
+        merged = validate_config(merged)
         last = BotConfig.objects.filter(bot=bot).order_by("-version").values_list("version", flat=True).first()
         if current:
             BotConfig.objects.filter(pk=current.pk).update(is_active=False)
@@ -95,27 +98,108 @@ def bot_config_create(
     return config
 
 
-class RollbackRefused(ValueError):
-    """A rollback that would do nothing or names no version: nothing was written."""
+BOT_UPDATABLE_FIELDS = ("enabled", "schedule_interval_seconds")
 
 
-def bot_config_rollback(*, bot: Bot, version: int, actor: Actor, user: User | None = None) -> BotConfig:
-    """Make ``version``'s settings active again, as a new version (``source=rollback``).
+def bot_create(
+    *,
+    actor: Actor,
+    author: User | None,
+    name: str,
+    config: dict[str, Any],
+    note: str = "",
+    **fields: Any,
+) -> Bot:
+    """Create a bot and its first config version (v1, active) in one transaction.
 
-    History is never rewritten: the old row stays as it was and the new one
-    points at it through ``rolled_back_to``.
+    ``fields`` are the bot's own columns (``quote_asset``, ``initial_cash``,
+    ``enabled``, ``schedule_interval_seconds``); its cash and peak equity start
+    at the initial cash.
+    """
+    unknown = set(fields) - {"quote_asset", "initial_cash", "enabled", "schedule_interval_seconds"}
+    if unknown:
+        raise ValueError(f"unknown bot fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        if Bot.objects.filter(name=name).exists():
+            raise InvalidInput({"name": [f"a bot named {name} already exists"]})
+        bot = Bot(name=name, **fields)
+        bot.cash = bot.initial_cash
+        bot.peak_equity = bot.initial_cash
+        try:
+            with transaction.atomic():
+                bot.save()
+        except IntegrityError:  # created by someone else since the check above
+            raise InvalidInput({"name": [f"a bot named {name} already exists"]}) from None
+        record(
+            "trading.bot.created",
+            actor,
+            note or f"bot {name} created",
+            inputs={"name": name, **fields},
+            result={"bot_id": bot.pk},
+            bot=bot,
+        )
+        bot_config_create(
+            bot=bot, actor=actor, author=author, source=BotConfig.Source.MANUAL, note=note, **config
+        )
+    return bot
+
+
+def bot_update(*, bot: Bot, actor: Actor, note: str = "", **changes: Any) -> Bot:
+    """Change a bot's switches (``enabled``, ``schedule_interval_seconds``), audited."""
+    unknown = set(changes) - set(BOT_UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"these bot fields cannot be changed: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = Bot.objects.select_for_update().get(pk=bot.pk)
+        before = {field: getattr(locked, field) for field in changes}
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        if changes:
+            locked.save(update_fields=list(changes))
+        record(
+            "trading.bot.updated",
+            actor,
+            note or f"bot {locked.name} updated",
+            inputs={"changes": changes},
+            result={"before": before, "after": {field: getattr(locked, field) for field in changes}},
+            bot=locked,
+        )
+    return locked
+
+
+class RollbackRefused(Exception):
+    """A rollback that names no version or would change nothing: nothing was written."""
+
+
+class RollbackVersionMissing(RollbackRefused, ObjectDoesNotExist):
+    pass
+
+
+class RollbackAlreadyActive(RollbackRefused, Conflict):
+    pass
+
+
+def bot_config_rollback(
+    *, bot: Bot, version: int, actor: Actor, author: User | None = None, note: str = ""
+) -> BotConfig:
+    """Make a new active version that copies version ``version`` (``source=rollback``).
+
+    History is never rewritten: the old version stays as it was and the new
+    one points back to it through ``rolled_back_to``.
     """
     target = BotConfig.objects.filter(bot=bot, version=version).first()
     if target is None:
-        raise RollbackRefused(f"{bot.name} has no config version {version}")
+        raise RollbackVersionMissing(f"{bot.name} has no config version {version}")
     if target.is_active:
-        raise RollbackRefused(f"version {version} is already {bot.name}'s active config")
+        raise RollbackAlreadyActive(
+            f"version {version} is already {bot.name}'s active config", code="already_active"
+        )
     return bot_config_create(
         bot=bot,
         actor=actor,
+        author=author,
         source=BotConfig.Source.ROLLBACK,
-        note=f"rollback of {bot.name} to v{version}",
-        author=user,
+        note=note or f"rollback of {bot.name} to v{version}",
         rolled_back_to=target,
         **config_snapshot(target),
     )

@@ -64,9 +64,13 @@ def is_running() -> bool:
     return current().state == State.RUNNING
 
 
-def _check(from_state: str, target: str, actor: Actor, reason: str) -> None:
+def _check(from_state: str, target: str, actor: Actor, reason: str, expected_from: str | None) -> None:
     if from_state == target:
         raise TransitionNotAllowed(f"the system is already {State(target).label.lower()}")
+    if expected_from is not None and from_state != expected_from:
+        raise TransitionNotAllowed(
+            f"the system is {State(from_state).label.lower()}, not {State(expected_from).label.lower()}"
+        )
     roles = RULES.get((from_state, target))
     if roles is None:
         raise TransitionNotAllowed(
@@ -82,8 +86,14 @@ def _check(from_state: str, target: str, actor: Actor, reason: str) -> None:
         raise ReasonRequired("leaving an emergency stop needs a written reason")
 
 
-def transition(*, target: str, actor: Actor, reason: str = "") -> SystemState:
-    """Move the whole system to ``target`` on behalf of ``actor``."""
+def transition(
+    *, target: str, actor: Actor, reason: str = "", expected_from: str | None = None
+) -> SystemState:
+    """Move the whole system to ``target`` on behalf of ``actor``.
+
+    With ``expected_from`` the move happens only from that state (checked under
+    the row lock), so that e.g. "resume" never silently leaves an emergency stop.
+    """
     target = State(target)
     reason = (reason or "").strip()
     try:
@@ -91,7 +101,7 @@ def transition(*, target: str, actor: Actor, reason: str = "") -> SystemState:
             current()  # make sure the row exists before locking it
             row = SystemState.objects.select_for_update().get(id=1)
             from_state = row.state
-            _check(from_state, target, actor, reason)
+            _check(from_state, target, actor, reason, expected_from)
             row.state = target
             row.reason = reason
             row.changed_at = timezone.now()
@@ -140,6 +150,11 @@ def emergency_stop(*, actor: Actor, reason: str = "") -> SystemState:
     return transition(target=State.EMERGENCY_STOP, actor=actor, reason=reason or "emergency stop")
 
 
+def resume_after_emergency(*, actor: Actor, reason: str, target: str = State.PAUSED) -> SystemState:
+    """Leave an emergency stop (admin only, with a written reason) to PAUSED or RUNNING."""
+    return transition(target=target, actor=actor, reason=reason, expected_from=State.EMERGENCY_STOP)
+
+
 __all__ = [
     "ReasonRequired",
     "RoleNotAllowed",
@@ -150,5 +165,6 @@ __all__ = [
     "is_running",
     "pause",
     "resume",
+    "resume_after_emergency",
     "transition",
 ]

@@ -153,7 +153,7 @@ def bot_rollback(request: HttpRequest, name: str) -> HttpResponse:
     version = form.cleaned_data["version"]
     try:
         config = bot_config_rollback(
-            bot=bot, version=version, actor=Actor.for_user(request.user), user=request.user
+            bot=bot, version=version, actor=Actor.for_user(request.user), author=request.user
         )
     except RollbackRefused as exc:
         return _rollback_answer(request, name, error=f"Nothing was changed: {exc}.", status=409)

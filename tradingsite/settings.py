@@ -7,6 +7,8 @@ project folder is read first (values already in the environment win).
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +69,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
+    "knox",
+    "axes",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "audit",
     "trading",
@@ -85,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a flagged lockout into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tradingsite.urls"
@@ -138,6 +146,29 @@ LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
 # A refused CSRF check answers with a plain sentence (an HTMX fragment or a page).
 CSRF_FAILURE_VIEW = "tradingsite.pages.csrf_failure"
+# django-axes watches every authentication (admin and API login) and refuses a
+# locked-out username+address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Lock the pair (username, address): a guesser cannot lock a real user out from
+# elsewhere, and rotating usernames from one address does not reset the count.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "tradingsite.api_auth.lockout_response"
+# The client address is REMOTE_ADDR only: forwarded headers are trivially forged.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# API tokens (django-rest-knox): only a SHA-512 digest is stored; they expire.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 10, minimum=1)),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
+}
 
 # --- i18n / time ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -169,13 +200,56 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST framework ---------------------------------------------------------
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", LOGIN_RATE_LIMIT):
+    raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT={LOGIN_RATE_LIMIT!r}: use a count per period, e.g. 10/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Local trusted mode first: it answers only when AUTH_ENABLED=false.
+        "tradingsite.api_auth.LocalTrustedAuthentication",
+        "tradingsite.api_auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every route's minimum role per method lives in tradingsite/api_roles.py.
+    "DEFAULT_PERMISSION_CLASSES": ["tradingsite.api_auth.RoutePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["tradingsite.api_common.DecimalJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tradingsite.api_common.FormatTolerantNegotiation",
+    "DEFAULT_SCHEMA_CLASS": "tradingsite.api_schema.RoleAwareAutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE_LIMIT},
+    # Throttle by REMOTE_ADDR only, like django-axes: X-Forwarded-For is the client's to forge.
+    "NUM_PROXIES": 0,
+    "COERCE_DECIMAL_TO_STRING": True,
     "EXCEPTION_HANDLER": "tradingsite.api_errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Trading bot API",
+    "DESCRIPTION": (
+        "Operate the trading bot: system state, bots and their config versions, orders, fills, "
+        "positions, snapshots, the audit trail and approvals. Authenticate with "
+        "`POST /api/auth/login` and send `Authorization: Token <token>`. Money is a decimal string."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["tradingsite.api_auth.RoutePermission"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api",
+    # Swagger UI from the installed sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "AUTHENTICATION_WHITELIST": [
+        "tradingsite.api_auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "trading.models.Side",
+        "ModeEnum": "trading.models.Mode",
+        "SystemStateEnum": "trading.models.SystemState.State",
+        "OrderStatusEnum": "trading.models.Order.Status",
+        "ApprovalStatusEnum": "approvals.models.Approval.Status",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------
