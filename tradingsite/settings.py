@@ -263,7 +263,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task not acknowledged within this many seconds (its worker died) is
+# delivered again (Redis). No retry countdown or ETA may exceed it.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+# Only Redis knows a visibility timeout (the SQLAlchemy transport passes its
+# options to create_engine, which refuses unknown ones).
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT} if CELERY_BROKER_URL.startswith(("redis", "rediss")) else {}
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -275,6 +282,9 @@ BINANCE_API_SECRET = env_str("BINANCE_API_SECRET")
 BINANCE_TESTNET = env_bool("BINANCE_TESTNET", True)
 BINANCE_BASE_URL = env_url("BINANCE_BASE_URL", "", schemes=("http", "https"))
 MARKET_DATA = env_choice("MARKET_DATA", "replay", ("binance", "replay"))
+# A cycle whose worker died frees its bot after this long (longer than the
+# task's hard time limit, so a slow cycle never loses its lease).
+CYCLE_LEASE_SECONDS = env_int("CYCLE_LEASE_SECONDS", 300, minimum=1)
 # The paper engine's costs: taker fee and slippage in basis points (10 bps = 0.1 %).
 PAPER_FEE_BPS = env_decimal("PAPER_FEE_BPS", "10", minimum="0", maximum="1000")
 PAPER_SLIPPAGE_BPS = env_decimal("PAPER_SLIPPAGE_BPS", "0", minimum="0", maximum="1000")
