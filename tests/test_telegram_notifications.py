@@ -332,15 +332,20 @@ def test_a_passing_bad_gateway_is_retried_and_the_message_delivered_once(
 
 
 @pytest.mark.django_db
-def test_flood_control_is_retried_after_the_time_telegram_asks(
-    telegram_config: FakeTelegram, caplog: pytest.LogCaptureFixture
+def test_flood_control_is_retried_after_the_time_telegram_asks_within_the_visibility_timeout(
+    telegram_config: FakeTelegram, caplog: pytest.LogCaptureFixture, settings: Any
 ) -> None:
+    settings.CELERY_VISIBILITY_TIMEOUT = 3600
     telegram_config.fail("sendMessage", status=429, retry_after=7)
     assert deliver() is True
     assert "retrying in 7 s" in delivery_log(caplog)[0]
     telegram_config.fail("sendMessage", status=429, retry_after=86400)
     assert deliver() is True
     assert f"retrying in {notifications.MAX_COUNTDOWN} s" in delivery_log(caplog)[1]
+    settings.CELERY_VISIBILITY_TIMEOUT = 120
+    telegram_config.fail("sendMessage", status=429, retry_after=86400)
+    assert deliver() is True
+    assert "retrying in 60 s" in delivery_log(caplog)[2]
 
 
 @pytest.mark.django_db

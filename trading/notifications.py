@@ -44,8 +44,8 @@ NOTIFY_TYPES = FILL_TYPES | {
 IMPORTANT_BLOCKS = {"DAILY_LOSS_LIMIT", "MAX_DRAWDOWN"}
 
 # Delivery: attempts = 1 + MAX_RETRIES, waiting 2, 4, 8 s between them (or what
-# Telegram's 429 asks, capped). Every countdown stays far below the broker's
-# visibility timeout (3600 s), so a waiting retry is never redelivered twice.
+# Telegram's 429 asks, capped). Every countdown stays well below the broker's
+# visibility timeout, so a waiting retry is never delivered a second time.
 MAX_RETRIES = 3
 BACKOFF_SECONDS = 2
 MAX_COUNTDOWN = 300
@@ -228,13 +228,18 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
     return max(seconds, 1.0)
 
 
+def countdown_cap() -> float:
+    """At most MAX_COUNTDOWN, and at most half the visibility timeout (if one is set lower)."""
+    return max(1.0, min(float(MAX_COUNTDOWN), settings.CELERY_VISIBILITY_TIMEOUT / 2))
+
+
 def _again(task: Any, chat_id: int, exc: TelegramError, *, countdown: float) -> bool:
     attempts = task.request.retries + 1
     if task.request.retries >= MAX_RETRIES:
         logger.error("telegram: gave up on a message to chat %s after %d attempts (%s: %s)",
                      chat_id, attempts, type(exc).__name__, exc)
         return False
-    countdown = min(countdown, MAX_COUNTDOWN)
+    countdown = min(countdown, countdown_cap())
     logger.warning("telegram: message to chat %s failed (attempt %d, %s: %s); retrying in %.0f s",
                    chat_id, attempts, type(exc).__name__, exc, countdown)
     raise task.retry(countdown=countdown, max_retries=MAX_RETRIES)
