@@ -51,7 +51,7 @@ def build_history(
         bot_config_create(
             bot=bot, actor=system, source=BotConfig.Source.SEED,
             symbol=symbol, timeframe="1m", strategy="sma_cross", strategy_params={"fast": 10, "slow": 30},
-            risk_limits={"max_position": "0.5"},
+            risk_limits={"max_position_pct_equity": "0.5"},
         )
         bot_config_create(
             bot=bot, actor=system, source=BotConfig.Source.MANUAL, note="faster signal",

@@ -3,10 +3,13 @@ Redis on loopback, and the embedded SQLite broker that needs no server."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
+import zlib
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +32,8 @@ from trading.timeframes import from_ms
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ADMIN = Actor("admin", Role.ADMIN)
-REDIS_DB = 11
+# One Redis database per checkout, so two checkouts' test runs never share a queue.
+REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 1 + zlib.crc32(str(Path(__file__).resolve()).encode()) % 10)
 
 
 @pytest.fixture

@@ -300,6 +300,14 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("http", "https"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 APPROVAL_TTL_MINUTES = env_int("APPROVAL_TTL_MINUTES", 60, minimum=1)
 APPROVALS_MAX_PENDING = env_int("APPROVALS_MAX_PENDING", 3, minimum=1)
+# The OpenAI client: seconds a request may take, and retries of 429/5xx/timeouts.
+OPENAI_TIMEOUT_SECONDS = env_int("OPENAI_TIMEOUT_SECONDS", 30, minimum=1)
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2, minimum=0)
+# Every proposal is backtested before and after over this many days of the bot's cached candles.
+ADVISOR_EVIDENCE_DAYS = env_int("ADVISOR_EVIDENCE_DAYS", 30, minimum=1)
+# The advisors' beat schedule; the OpenAI advisor runs on it only when switched on.
+ADVISOR_INTERVAL_MINUTES = env_int("ADVISOR_INTERVAL_MINUTES", 60, minimum=1)
+ADVISOR_SCHEDULE_OPENAI = env_bool("ADVISOR_SCHEDULE_OPENAI", False)
 
 # --- logging: never log secrets; the formatter carries no request bodies. ----
 LOGGING = {
@@ -308,4 +316,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # HTTP clients log every request URL at INFO: noise, and some URLs carry a
+    # token in their path (Telegram's /bot<token>/…).
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }
