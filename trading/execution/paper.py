@@ -29,8 +29,12 @@ ExecutionStatus = Literal["FILLED", "PARTIALLY_FILLED", "OPEN", "REJECTED"]
 BPS = Decimal("10000")
 EIGHT_PLACES = Decimal("0.00000001")  # Binance's (and the models') precision
 
+# Requests, fills and results are slotted dataclasses rather than frozen ones
+# (a frozen dataclass is slow to build, and one of each is built per order);
+# nothing changes them after construction.
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True, unsafe_hash=True)
 class OrderRequest:
     client_order_id: str
     symbol: str
@@ -40,7 +44,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class FillResult:
     trade_id: str
     price: Decimal
@@ -51,7 +55,7 @@ class FillResult:
     filled_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ExecutionResult:
     status: ExecutionStatus
     fills: tuple[FillResult, ...] = ()
@@ -122,7 +126,10 @@ class PaperFillModel:
         else:
             moved = price * (BPS - self.slippage_bps) / BPS
         fill_price = _to_price(moved, rules)
-        quantity, capped = self._fillable(request.quantity, available_volume, rules)
+        if self.max_volume_fraction is None or available_volume is None:
+            quantity, capped = request.quantity, ""  # no volume cap
+        else:
+            quantity, capped = self._fillable(request.quantity, available_volume, rules)
         if quantity <= 0:
             return ExecutionResult("REJECTED", (), f"no volume to fill against ({capped})")
         fill = self._fill(request, fill_price, quantity, at, rules)
