@@ -14,7 +14,7 @@ import gzip
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,43 @@ def to_decimal(value: float | np.floating[Any] | Decimal | str | int) -> Decimal
     if isinstance(value, str | int):
         return Decimal(value)
     return Decimal(repr(float(value)))
+
+
+_POWERS = [10.0**places for places in range(9)]
+_SCALES = [Decimal((0, (1,), -places)) for places in range(9)]  # 1, 0.1, … 1E-8
+_EXACT = Context(prec=40)  # a 15-digit integer times a power of ten: never rounds
+
+
+def to_decimals(values: np.ndarray) -> list[Decimal]:
+    """``[to_decimal(v) for v in values]``, several times faster.
+
+    ``repr`` of a float is the shortest decimal that reads back as that float.
+    When a float equals k / 10^p for a whole k of at most 15 digits and the
+    fewest places p in 1…8, that decimal is exactly k × 10^-p: a decimal of at
+    most 15 significant digits is the only one that short to read back as its
+    float (IEEE doubles hold 15 decimal digits), and with the fewest places k
+    ends in 0 only for a whole number, which ``repr`` writes as ``N.0`` (p = 1).
+    numpy finds k and p for the whole array at once; any other float (more
+    places, too many digits, zero, not finite) goes through ``repr``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    places = np.zeros(x.shape, dtype=np.int8)
+    whole = np.zeros(x.shape, dtype=np.float64)
+    pending = np.isfinite(x) & (x != 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for p in range(1, 9):
+            if not pending.any():
+                break
+            k = np.rint(x * _POWERS[p])
+            found = pending & (np.abs(k) < 1e15) & (k / _POWERS[p] == x)
+            places[found] = p
+            whole[found] = k[found]
+            pending &= ~found
+    multiply = _EXACT.multiply
+    return [
+        multiply(Decimal(k), _SCALES[p]) if p else Decimal(repr(v))
+        for v, k, p in zip(x.tolist(), whole.astype(np.int64).tolist(), places.tolist(), strict=True)
+    ]
 
 
 @dataclass(frozen=True)
