@@ -23,7 +23,7 @@ import bisect
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ import numpy as np
 from risk.engine import PortfolioView, RiskSignal, evaluate
 from risk.limits import RiskLimits
 from trading import timeframes
-from trading.candles import Candles, to_decimal
+from trading.candles import Candles, to_decimal, to_decimals
 from trading.execution.paper import OrderRequest, PaperFillModel
 from trading.market_rules import MarketRules
 from trading.metrics import Metrics
@@ -110,24 +110,46 @@ class _Ledger:
     def __init__(self, cash: Decimal) -> None:
         self.indexes: list[int] = [-1]
         self.exact: list[tuple[Decimal, Decimal]] = [(cash, ZERO)]
+        self.cash: list[float] = [float(cash)]
+        self.qty: list[float] = [0.0]
 
-    def add(self, index: int, cash: Decimal, qty: Decimal) -> None:
+    def add(self, index: int, cash: Decimal, qty: Decimal, cash_f: float, qty_f: float) -> None:
+        """``cash_f`` and ``qty_f``: ``float(cash)`` and ``float(qty)``, which the caller has."""
         self.indexes.append(index)
         self.exact.append((cash, qty))
-
-    @property
-    def cash(self) -> list[float]:
-        return [float(cash) for cash, _ in self.exact]
-
-    @property
-    def qty(self) -> list[float]:
-        return [float(qty) for _, qty in self.exact]
+        self.cash.append(cash_f)
+        self.qty.append(qty_f)
 
     def equity_at(self, index: int, close: np.ndarray) -> Decimal:
         """The equity snapshot of candle ``index``, exactly as a live cycle wrote it."""
         k = bisect.bisect_right(self.indexes, index) - 1
         cash, qty = self.exact[k]
         return cash + qty * to_decimal(close[index])
+
+
+# Within ±2^33 s of 1970 (years 1697–2242), ``datetime.fromtimestamp(ms / 1000)``
+# rounds to the exact millisecond: the float's error is under half a microsecond.
+_EXACT_MS = 2**33 * 1000
+
+
+def _utc_times(ms: list[int]) -> list[datetime]:
+    """``[_ms_to_dt(m) for m in ms]``: each time in range is the previous one
+    plus a whole number of milliseconds (exact, and far cheaper), the steps
+    made once per distinct length."""
+    times: list[datetime] = []
+    steps: dict[int, timedelta] = {}
+    previous_ms, previous = 0, None
+    for m in ms:
+        if previous is not None and -_EXACT_MS < m < _EXACT_MS:
+            step = steps.get(m - previous_ms)
+            if step is None:
+                step = steps[m - previous_ms] = timedelta(milliseconds=m - previous_ms)
+            current = previous + step
+        else:
+            current = _ms_to_dt(m)
+        times.append(current)
+        previous_ms, previous = m, current if -_EXACT_MS < m < _EXACT_MS else None
+    return times
 
 
 _ACTIONS = {int(action): action for action in Action}
@@ -191,10 +213,13 @@ def run(
     # Python lists of just those, since indexing numpy scalars is slow.
     events = events_array.tolist()
     event_actions = series.actions[events_array].tolist()
-    event_open_time = candles.open_time[events_array].tolist()
+    event_open_ms = candles.open_time[events_array].tolist()
+    event_opened = _utc_times(event_open_ms)
     event_close = candles.close[events_array].tolist()
-    next_open_time = candles.open_time[events_array + 1].tolist()
-    next_open = candles.open[events_array + 1].tolist()
+    next_open_ms = candles.open_time[events_array + 1].tolist()
+    next_open = candles.open[events_array + 1]
+    prices = to_decimals(next_open)  # the price each event's order meets
+    next_open = next_open.tolist()
     # The HOLD cycles between events hold their position: their marks need
     # only each range's highest close (and, for the drawdown stop, lowest open).
     extremes = _segment_extremes(candles, events_array)
@@ -202,13 +227,17 @@ def run(
         close, open_ = candles.close.tolist(), candles.open.tolist()
     else:
         top_closes, low_opens = extremes
+    tf_delta = timedelta(milliseconds=tf_ms)
 
     ledger = _Ledger(settings.initial_cash)
     block_counts: dict[str, int] = {}
     trades: list[Trade] = []
     peak = settings.initial_cash  # exact: the highest equity snapshot so far
+    peak_f = float(peak)
     marked_until = -1  # candles whose snapshots are folded into ``peak``
     qty = ZERO
+    cash_f = float(portfolio.cash)  # float(portfolio.cash), float(qty): kept along with them
+    qty_f = 0.0
     avg_entry = ZERO  # of the position held: its cost basis / qty, worked out after each fill
     entry: tuple[datetime, Decimal, Decimal, int] | None = None  # time, price, fee, signal index
     consecutive_losses = 0
@@ -219,7 +248,11 @@ def run(
     halt_limit = float(limits.max_drawdown_pct) * (1 - 1e-6)
     atr_scaling, atr_period = limits.atr_scaling, limits.atr_period
     fill_market = model.fill_market
-    D = Decimal
+    # A mark whose float is this far below the peak's is below the peak, exactly
+    # (cash, holdings and prices all positive: each float is within 1e-15 of
+    # its Decimal), so folding it in would leave the peak as it is.
+    below_peak = 1 - 1e-9
+    skip_low_marks = extremes is not None and settings.initial_cash > 0
 
     for count, t in enumerate(events):
         if progress is not None and count % report_every == 0:
@@ -236,8 +269,7 @@ def run(
                 top_close = top_closes[count]
             if halted_at_index is None and qty > 0:
                 # cheap bound first: the deepest the equity can look against the highest peak
-                cash_f, qty_f = float(portfolio.cash), float(qty)
-                peak_ub = max(float(peak), cash_f + qty_f * top_close)
+                peak_ub = max(peak_f, cash_f + qty_f * top_close)
                 if extremes is None:
                     lowest = min(open_[a + 1 : t + 1])
                 elif count and a == events[count - 1]:
@@ -250,13 +282,17 @@ def run(
                         candles, a, t, portfolio, qty, peak, settings, rules, symbol, tf_seconds
                     )
             # qty ≥ 0, so the highest mark is at the highest close
-            peak = max(peak, portfolio.cash + qty * D(repr(top_close)))
+            if not (skip_low_marks and cash_f + qty_f * top_close < peak_f * below_peak):
+                peak = max(peak, portfolio.cash + qty * to_decimal(top_close))
+                peak_f = float(peak)
             marked_until = t - 1
 
-        open_ms = event_open_time[count]
+        open_ms = event_open_ms[count]
         now_ms = open_ms + tf_ms
-        now = _ms_to_dt(now_ms)
-        price = D(repr(next_open[count]))
+        candle_open_time = event_opened[count]
+        exact = open_ms > -_EXACT_MS and now_ms < _EXACT_MS
+        now = candle_open_time + tf_delta if exact else _ms_to_dt(now_ms)
+        price = prices[count]
         equity = portfolio.cash + qty * price
         midnight_ms = now_ms - now_ms % DAY_MS
         if day_cache[0] != midnight_ms:
@@ -272,7 +308,6 @@ def run(
             consecutive_losses, last_loss_time,
         )
         action = _ACTIONS.get(event_actions[count])
-        candle_open_time = _ms_to_dt(open_ms)
         signal = RiskSignal(
             Action(event_actions[count]) if action is None else action,
             price,
@@ -296,7 +331,7 @@ def run(
         assert side is not None
         request = OrderRequest(f"bt-{open_ms // 1000}-{side[0]}", symbol, side, "MARKET", decision.quantity, None)
         result = fill_market(request, price=price, at=now, rules=rules)
-        fill_ms = next_open_time[count]
+        fill_ms = next_open_ms[count]
         fill_time = now if fill_ms == now_ms else _ms_to_dt(fill_ms)
         for fill in result.fills:
             realized = portfolio.apply_fill(symbol, side, fill.quantity, fill.price, fill.fee, fill.filled_at)
@@ -314,9 +349,13 @@ def run(
                     consecutive_losses = 0
         held = portfolio.positions.get(symbol)
         avg_entry = (held.cost_basis / qty) if held is not None and qty else ZERO
-        ledger.add(t, portfolio.cash, qty)
+        cash_f, qty_f = float(portfolio.cash), float(qty)
+        ledger.add(t, portfolio.cash, qty, cash_f, qty_f)
         # this candle's snapshot, with the holdings after its cycle
-        peak = max(peak, portfolio.cash + qty * D(repr(event_close[count])))
+        close_t = event_close[count]
+        if not (skip_low_marks and cash_f + qty_f * close_t < peak_f * below_peak):
+            peak = max(peak, portfolio.cash + qty * to_decimal(close_t))
+            peak_f = float(peak)
         marked_until = t
 
     # Close what is still open at the last candle's close.
@@ -332,7 +371,7 @@ def run(
             realized = portfolio.apply_fill(symbol, "SELL", fill.quantity, fill.price, fill.fee, fill.filled_at)
             trades.append(_close_trade(entry, fill, realized, end_time, -1))
             qty -= fill.quantity
-        ledger.add(last, portfolio.cash, qty)
+        ledger.add(last, portfolio.cash, qty, float(portfolio.cash), float(qty))
 
     equity_curve = _equity_curve(ledger, candles.close)
     in_market = _bars_in_market(ledger, n)
@@ -390,8 +429,8 @@ def _equity_curve(ledger: _Ledger, close: np.ndarray) -> np.ndarray:
 def _bars_in_market(ledger: _Ledger, n: int) -> int:
     total = 0
     bounds = [*ledger.indexes[1:], n]
-    for k, (start, (_, qty)) in enumerate(zip(ledger.indexes, ledger.exact, strict=True)):
-        if float(qty) > 0:  # as the curve's marks see it
+    for k, (start, qty) in enumerate(zip(ledger.indexes, ledger.qty, strict=True)):
+        if qty > 0:
             total += bounds[k] - max(start, 0)
     return total
 
