@@ -81,15 +81,15 @@ def evaluate(
         quantity, caps = rules.size_buy(ctx)
         reasons += caps
         # Without a price or an ATR there is no size to check: those reasons say why.
-        if price > 0 and rules.atr_unavailable(ctx) is None:
+        if price > _ZERO and rules.atr_unavailable(ctx) is None:
             reasons += rules.exchange_filters(ctx, quantity)
-            if quantity > 0 and (short := rules.insufficient_balance(ctx, quantity)) is not None:
+            if quantity > _ZERO and (short := rules.insufficient_balance(ctx, quantity)) is not None:
                 reasons.append(short)
     elif action == _SELL:
         side = "SELL"
         reasons = _run(ctx, ALWAYS + SELL_RULES)
         quantity = ctx.sellable
-        if portfolio.position_qty > 0 and price > 0:
+        if portfolio.position_qty > _ZERO and price > _ZERO:
             reasons += rules.exchange_filters(ctx, quantity)
     else:
         raise ValueError(f"unknown action {signal.action!r}")

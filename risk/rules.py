@@ -108,7 +108,7 @@ class Context:
         sellable = self._sellable
         if sellable is None:
             qty = self.portfolio.position_qty
-            sellable = ZERO if qty <= 0 else self.market.round_quantity(qty)
+            sellable = ZERO if qty <= ZERO else self.market.round_quantity(qty)
             self._sellable = sellable
         return sellable
 
@@ -127,13 +127,13 @@ class Context:
         """Holding something the exchange would let us sell. A leftover below
         the minimums (dust, e.g. from fees paid in the base asset) is not an
         open position: it could never be closed, and would lock the bot out."""
-        if self.portfolio.position_qty <= 0:
+        if self.portfolio.position_qty <= ZERO:
             return False
-        if self.price <= 0:
+        if self.price <= ZERO:
             return True  # cannot tell dust from a position without a price: assume open
         sellable = self.sellable
         market = self.market
-        return sellable >= market.min_qty and sellable > 0 and (sellable * self.price >= market.min_notional)
+        return sellable >= market.min_qty and sellable > ZERO and (sellable * self.price >= market.min_notional)
 
 
 # --- every action -------------------------------------------------------------
@@ -194,13 +194,13 @@ def _word_invalid_price(price: Decimal) -> str:
 
 
 def invalid_price(ctx: Context) -> Reason | None:
-    if ctx.price > 0:
+    if ctx.price > ZERO:
         return None
     return _reason("INVALID_PRICE", True, _word_invalid_price, ctx.signal.price)
 
 
 def drawdown_breached(portfolio: PortfolioView, limits: RiskLimits) -> bool:
-    if portfolio.peak_equity <= 0:
+    if portfolio.peak_equity <= ZERO:
         return False
     return portfolio.equity < portfolio.peak_equity * (ONE - limits.max_drawdown_pct)
 
@@ -233,9 +233,9 @@ def _word_negative(qty: Decimal) -> str:
 
 def spot_only(ctx: Context) -> Reason | None:
     qty = ctx.portfolio.position_qty
-    if qty < 0:
+    if qty < ZERO:
         return _reason("SPOT_ONLY", True, _word_negative, qty)
-    if ctx.signal.action == _SELL and qty == 0:
+    if ctx.signal.action == _SELL and qty == ZERO:
         return Reason("SPOT_ONLY", "nothing to sell: spot trading sells only a held position")
     return None
 
@@ -261,7 +261,7 @@ def _word_dust(qty: Decimal, base: str) -> str:
 
 
 def dust_position(ctx: Context) -> Reason | None:
-    if ctx.portfolio.position_qty <= 0 or ctx.holds_position:
+    if ctx.portfolio.position_qty <= ZERO or ctx.holds_position:
         return None
     return _reason("DUST_POSITION", False, _word_dust, ctx.portfolio.position_qty, ctx.market.base_asset)
 
@@ -276,7 +276,7 @@ def _word_daily_loss(low: Decimal, floor: Decimal, limit: Decimal, start: Decima
 
 def daily_loss_limit(ctx: Context) -> Reason | None:
     p = ctx.portfolio
-    if p.day_start_equity <= 0:
+    if p.day_start_equity <= ZERO:
         return None
     floor = p.day_start_equity * (ONE - ctx.limits.daily_loss_limit_pct)
     low = p.equity if p.day_low_equity is None else min(p.equity, p.day_low_equity)
@@ -322,7 +322,7 @@ def atr_unavailable(ctx: Context) -> Reason | None:
     if not ctx.limits.atr_scaling:
         return None
     atr = ctx.signal.atr
-    if atr is not None and atr.is_finite() and atr > 0:
+    if atr is not None and atr.is_finite() and atr > ZERO:
         return None
     return _reason("ATR_UNAVAILABLE", True, _word_atr, atr)
 
@@ -354,7 +354,7 @@ def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
     is named (as information); the smallest one wins.
     """
     p, limits, price = ctx.portfolio, ctx.limits, ctx.price
-    if price <= 0:
+    if price <= ZERO:
         return ZERO, []
     # ``wanted`` is ``numerator / price`` except with ATR scaling.
     numerator: Decimal | None = None
@@ -369,9 +369,12 @@ def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
     else:
         numerator = limits.fixed_quote
         wanted = numerator / price
-    held = max(p.position_qty, ZERO) * price  # a dust holding counts against the caps
+    held = p.position_qty
+    if held < ZERO:  # max(qty, 0)
+        held = ZERO
+    held *= price  # a dust holding counts against the caps
     equity, other = p.equity, p.other_exposure
-    if not _modest(equity, other, price):
+    if not (_modest(equity) and _modest(other) and price.adjusted() >= -_DEFER_MAX_ADJUSTED):
         return _size_buy_worded_now(ctx, wanted, held)
     caps = (
         ("MAX_POSITION_NOTIONAL", limits.max_position_notional - held),
@@ -382,28 +385,30 @@ def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
     quantity = wanted
     reasons = []
     for code, room in caps:
-        room = max(room, ZERO)
+        if room < ZERO:  # max(room, 0)
+            room = ZERO
         # room ≥ numerator ⇒ room / price ≥ wanted, however both quotients
         # round (rounding is monotonic): the cap cannot apply.
         if numerator is not None and room >= numerator:
             continue
         fits = room / price
         if fits < wanted:
-            quantity = min(quantity, fits)
+            if fits < quantity:  # min(quantity, fits)
+                quantity = fits
             reasons.append(_reason(code, False, _word_cap, code, room, ctx.quote, limits, equity, other))
     max_qty = ctx.market.max_qty
-    if max_qty > 0 and max_qty < wanted:
-        quantity = min(quantity, max_qty)
+    if max_qty > ZERO and max_qty < wanted:
+        if max_qty < quantity:  # min(quantity, max_qty)
+            quantity = max_qty
         reasons.append(_reason("MAX_QTY", False, _word_max_qty, max_qty))
-    return ctx.market.round_quantity(max(quantity, ZERO)), reasons
+    if quantity < ZERO:  # max(quantity, 0)
+        quantity = ZERO
+    return ctx.market.round_quantity(quantity), reasons
 
 
-def _modest(equity: Any, other: Any, price: Decimal) -> bool:
-    """Sizes whose cap messages surely format and whose quotients cannot overflow."""
-    for value in (equity, other):
-        if not (isinstance(value, Decimal) and value.is_finite() and value.adjusted() <= _DEFER_MAX_ADJUSTED):
-            return False
-    return price.adjusted() >= -_DEFER_MAX_ADJUSTED
+def _modest(value: Any) -> bool:
+    """A Decimal whose message formats surely, and that no quotient here overflows with."""
+    return isinstance(value, Decimal) and value.is_finite() and value.adjusted() <= _DEFER_MAX_ADJUSTED
 
 
 def _size_buy_worded_now(ctx: Context, wanted: Decimal, held: Decimal) -> tuple[Decimal, list[Reason]]:
@@ -472,7 +477,7 @@ def _word_filter(quantity: Decimal, code: str) -> str:
 def exchange_filters(ctx: Context, quantity: Decimal) -> list[Reason]:
     """The exchange's LOT_SIZE and MIN_NOTIONAL filters on the rounded quantity."""
     market, price = ctx.market, ctx.price
-    if quantity <= 0:
+    if quantity <= ZERO:
         return [_reason("MIN_QTY", True, _word_rounds_to_zero, market.step_size, market.min_qty, market.base_asset)]
     reasons = []
     for code in market.check(quantity, price):

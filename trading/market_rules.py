@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
+_ZERO = Decimal("0")
+
 
 def _power_of_ten(size: Any) -> tuple[Decimal, bool] | None:
     """For a step or tick that is a power of ten (0.01, 0.00001000, 1): that
@@ -52,27 +54,27 @@ class MarketRules:
 
     def round_quantity(self, quantity: Decimal) -> Decimal:
         """Largest multiple of the step size not above ``quantity`` (never rounds up)."""
-        if self.step_size <= 0:
+        if self.step_size <= _ZERO:
             return quantity
         power = self._step_power  # type: ignore[attr-defined]
         if power is not None and +quantity == quantity:
             quantum, same_exponent = power
             if same_exponent:
-                return quantity.quantize(self.step_size, rounding=ROUND_DOWN)
-            return quantity.quantize(quantum, rounding=ROUND_DOWN).quantize(self.step_size)
+                return quantity.quantize(self.step_size, ROUND_DOWN)
+            return quantity.quantize(quantum, ROUND_DOWN).quantize(self.step_size)
         steps = (quantity / self.step_size).to_integral_value(rounding=ROUND_DOWN)
         return (steps * self.step_size).quantize(self.step_size)
 
     def round_price(self, price: Decimal) -> Decimal:
         """Nearest multiple of the tick size."""
-        if self.tick_size <= 0:
+        if self.tick_size <= _ZERO:
             return price
         power = self._tick_power  # type: ignore[attr-defined]
         if power is not None and +price == price:
             quantum, same_exponent = power
             if same_exponent:
-                return price.quantize(self.tick_size, rounding=ROUND_HALF_UP)
-            return price.quantize(quantum, rounding=ROUND_HALF_UP).quantize(self.tick_size)
+                return price.quantize(self.tick_size, ROUND_HALF_UP)
+            return price.quantize(quantum, ROUND_HALF_UP).quantize(self.tick_size)
         ticks = (price / self.tick_size).to_integral_value(rounding=ROUND_HALF_UP)
         return (ticks * self.tick_size).quantize(self.tick_size)
 
@@ -81,9 +83,9 @@ class MarketRules:
         problems = []
         if quantity < self.min_qty:
             problems.append("MIN_QTY")
-        if self.max_qty > 0 and quantity > self.max_qty:
+        if self.max_qty > _ZERO and quantity > self.max_qty:
             problems.append("MAX_QTY")
-        if self.step_size > 0 and quantity % self.step_size != 0:
+        if self.step_size > _ZERO and quantity % self.step_size != _ZERO:
             problems.append("STEP_SIZE")
         if quantity * price < self.min_notional:
             problems.append("MIN_NOTIONAL")

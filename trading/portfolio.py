@@ -35,7 +35,9 @@ from decimal import (
     Inexact,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
+    setcontext,
 )
 from typing import Literal
 
@@ -46,10 +48,6 @@ RELEASED_COST_PLACES = Decimal("1e-12")
 # digits many times over; an operation that would round raises Inexact instead.
 _EXACT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 _DIVIDE = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
-# A fill's arithmetic calls _EXACT's methods directly: the same operations as
-# under ``localcontext(_EXACT)``, without copying the context twice per fill.
-# (Only _EXACT's status flags change, and nothing reads them.)
-_add, _subtract, _multiply = _EXACT.add, _EXACT.subtract, _EXACT.multiply
 _MISSING = object()
 
 
@@ -124,11 +122,11 @@ class Portfolio:
         """Apply one fill (fee in the quote asset); returns the PnL it realised (0 for a BUY)."""
         if side not in ("BUY", "SELL"):
             raise PortfolioError(f"unknown side {side!r}")
-        if not quantity.is_finite() or quantity <= 0:
+        if not quantity.is_finite() or quantity <= ZERO:
             raise PortfolioError(f"quantity {quantity} must be positive")
-        if not price.is_finite() or price <= 0:
+        if not price.is_finite() or price <= ZERO:
             raise PortfolioError(f"price {price} must be positive")
-        if not fee.is_finite() or fee < 0:
+        if not fee.is_finite() or fee < ZERO:
             raise PortfolioError(f"fee {fee} must be zero or more")
         held = self.position(symbol)
         try:
@@ -144,20 +142,29 @@ class Portfolio:
         self.positions[symbol] = updated
         return realized
 
+    # A fill's arithmetic runs with _EXACT as the current context: the same
+    # operations as under ``localcontext(_EXACT)``, which would copy the context
+    # on every fill. (Only _EXACT's status flags change, and nothing reads them.)
+
     def _buy(
         self, held: PositionState, quantity: Decimal, price: Decimal, fee: Decimal, at: datetime
     ) -> tuple[Decimal, PositionState, Decimal]:
-        cost = _add(_multiply(quantity, price), fee)
-        cash = _subtract(self.cash, cost)
-        if cash < 0:
-            raise PortfolioError(f"buying for {cost} needs more than the cash {self.cash}")
-        updated = held.__class__(
-            _add(held.quantity, quantity),
-            _add(held.cost_basis, cost),
-            held.realized_pnl,
-            _add(held.fees_paid, fee),
-            held.opened_at if held.quantity > 0 else at,
-        )
+        outer = getcontext()
+        setcontext(_EXACT)
+        try:
+            cost = quantity * price + fee
+            cash = self.cash - cost
+            if cash < ZERO:
+                raise PortfolioError(f"buying for {cost} needs more than the cash {self.cash}")
+            updated = held.__class__(
+                held.quantity + quantity,
+                held.cost_basis + cost,
+                held.realized_pnl,
+                held.fees_paid + fee,
+                held.opened_at if held.quantity > ZERO else at,
+            )
+        finally:
+            setcontext(outer)
         return cash, updated, ZERO
 
     def _sell(
@@ -171,17 +178,22 @@ class Portfolio:
             with localcontext(_DIVIDE):
                 share = held.cost_basis * quantity / held.quantity
                 released = share.quantize(RELEASED_COST_PLACES)
-        proceeds = _subtract(_multiply(quantity, price), fee)
-        realized = _subtract(proceeds, released)
-        remaining = _subtract(held.quantity, quantity)
-        updated = held.__class__(
-            remaining,
-            _subtract(held.cost_basis, released),
-            _add(held.realized_pnl, realized),
-            _add(held.fees_paid, fee),
-            held.opened_at if remaining > 0 else None,
-        )
-        cash = _add(self.cash, proceeds)
+        outer = getcontext()
+        setcontext(_EXACT)
+        try:
+            proceeds = quantity * price - fee
+            realized = proceeds - released
+            remaining = held.quantity - quantity
+            updated = held.__class__(
+                remaining,
+                held.cost_basis - released,
+                held.realized_pnl + realized,
+                held.fees_paid + fee,
+                held.opened_at if remaining > ZERO else None,
+            )
+            cash = self.cash + proceeds
+        finally:
+            setcontext(outer)
         return cash, updated, realized
 
     def market_value(self, marks: Mapping[str, Decimal]) -> Decimal:

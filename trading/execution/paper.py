@@ -28,6 +28,7 @@ ExecutionStatus = Literal["FILLED", "PARTIALLY_FILLED", "OPEN", "REJECTED"]
 
 BPS = Decimal("10000")
 EIGHT_PLACES = Decimal("0.00000001")  # Binance's (and the models') precision
+_ZERO = Decimal("0")
 
 # Requests, fills and results are slotted dataclasses rather than frozen ones
 # (a frozen dataclass is slow to build, and one of each is built per order);
@@ -115,7 +116,7 @@ class PaperFillModel:
     ) -> ExecutionResult:
         """Fill a MARKET order at ``price`` moved by the slippage (to the tick with ``rules``)."""
         problem = _basic_problem(request, "MARKET", rules)
-        if problem is None and not (price.is_finite() and price > 0):
+        if problem is None and not (price.is_finite() and price > _ZERO):
             problem = f"no valid market price ({price})"
         if problem is None and rules is not None and (failed := rules.check(request.quantity, price)):
             problem = f"fails the exchange filters: {', '.join(failed)}"
@@ -130,7 +131,7 @@ class PaperFillModel:
             quantity, capped = request.quantity, ""  # no volume cap
         else:
             quantity, capped = self._fillable(request.quantity, available_volume, rules)
-        if quantity <= 0:
+        if quantity <= _ZERO:
             return ExecutionResult("REJECTED", (), f"no volume to fill against ({capped})")
         fill = self._fill(request, fill_price, quantity, at, rules)
         if quantity < request.quantity:
@@ -218,7 +219,7 @@ class PaperFillModel:
         rules: MarketRules | None,
     ) -> FillResult:
         quote = price * quantity
-        fee = (quote * self.fee_bps / BPS).quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+        fee = (quote * self.fee_bps / BPS).quantize(EIGHT_PLACES, ROUND_HALF_UP)
         return FillResult(
             trade_id=trade_id_for(request.client_order_id, at),
             price=price,
@@ -235,7 +236,7 @@ def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | 
         return f"a {request.order_type} order cannot be filled as {order_type}"
     if request.side not in ("BUY", "SELL"):
         return f"unknown side {request.side!r}"
-    if not (request.quantity.is_finite() and request.quantity > 0):
+    if not (request.quantity.is_finite() and request.quantity > _ZERO):
         return f"quantity {request.quantity} is not positive"
     if not request.client_order_id:
         return "the order has no client order id"
@@ -247,7 +248,7 @@ def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | 
 def _to_price(value: Decimal, rules: MarketRules | None) -> Decimal:
     if rules is not None:
         return rules.round_price(value)
-    return value.quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+    return value.quantize(EIGHT_PLACES, ROUND_HALF_UP)
 
 
 class PaperExecutionEngine:
