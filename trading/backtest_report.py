@@ -84,8 +84,13 @@ def write_trades(result: BacktestResult, path: Path) -> None:
 
 
 def write_equity(result: BacktestResult, path: Path) -> None:
-    table = np.column_stack([result.open_time.astype(np.float64), result.equity])
-    np.savetxt(path, table, fmt=["%d", "%.2f"], delimiter=",", header="open_time,equity", comments="")
+    # The bytes ``np.savetxt(fmt=["%d", "%.2f"])`` wrote for the float64 table
+    # (open_time as a float, each row formatted with %), a few times faster.
+    times = result.open_time.astype(np.float64).tolist()
+    row = "%d,%.2f\n".__mod__
+    with path.open("w", encoding="latin1", newline="") as handle:
+        handle.write("open_time,equity\n")
+        handle.write("".join(map(row, zip(times, result.equity.tolist(), strict=True))))
 
 
 def write_report(result: BacktestResult, out: Path, close: np.ndarray) -> list[Path]:
