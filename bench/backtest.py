@@ -18,6 +18,7 @@ PYTHONDONTWRITEBYTECODE, so the timed runs are the steady state an operator sees
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,6 +113,19 @@ def engine_figures() -> list[dict[str, Any]]:
     return figures
 
 
+# Starts the command and reports its exit code, wall time and peak RSS. The
+# command is spawned from this small process rather than from the benchmark:
+# a child's peak RSS counts the memory of the process it was spawned from.
+_LAUNCHER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - started,
+                  "maxrss_kib": usage.ru_maxrss}))
+"""
+
+
 def command_figures() -> list[dict[str, Any]]:
     source = data_path(DATA)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -124,21 +138,16 @@ def command_figures() -> list[dict[str, Any]]:
             "--fee-bps", "10", "--slippage-bps", "0", "--sizing", "fixed_quote:1000", "--out", out,
         ]
         for attempt in range(4):  # one warm-up, then best of 3
-            started = time.perf_counter()
-            child = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            done = subprocess.run(
+                [sys.executable, "-S", "-c", _LAUNCHER, *command], cwd=REPO_ROOT, env=env,
+                capture_output=True, text=True, check=False,
             )
-            _, status, usage = os.wait4(child.pid, 0)
-            wall = time.perf_counter() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
-            errors = child.stderr.read().decode() if child.stderr else ""
-            if child.stderr:
-                child.stderr.close()
-            if child.returncode != 0:
-                raise RuntimeError(f"manage.py backtest failed ({child.returncode}): {errors.strip()[-500:]}")
+            report = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+            if done.returncode != 0 or report.get("code") != 0:
+                raise RuntimeError(f"manage.py backtest failed: {done.stderr.strip()[-500:]}")
             if attempt:
-                walls.append(wall)
-                peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+                walls.append(report["wall"])
+                peaks.append(report["maxrss_kib"] / 1024)
     from trading.candles import load_csv
 
     n = len(load_csv(source, "BTCUSDT", "1m"))
@@ -158,7 +167,5 @@ def run() -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    import json
-
     for figure in run():
         print(json.dumps(figure))
