@@ -20,6 +20,7 @@ candles with a BUY or SELL signal, and equity between them is vectorised.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -379,6 +380,7 @@ def run(
     if progress is not None:
         progress(1.0)
 
+    @functools.cache  # the report words each trade's reasons more than once
     def explain(index: int) -> str:
         return strategy.explain(candles, params, series, index).reason
 

@@ -108,10 +108,11 @@ def write_report(result: BacktestResult, out: Path, close: np.ndarray) -> list[P
 
 def _marker_indexes(result: BacktestResult) -> tuple[list[int], list[int]]:
     times = result.open_time
-    def index(when: Any) -> int:
-        ms = int(when.timestamp() * 1000)
-        return min(int(np.searchsorted(times, ms, side="right")) - 1, len(times) - 1)
-    return [index(t.entry_time) for t in result.trades], [index(t.exit_time) for t in result.trades]
+    def indexes(moments: list[Any]) -> list[int]:
+        ms = np.array([int(when.timestamp() * 1000) for when in moments], dtype=np.int64)
+        found = np.searchsorted(times, ms, side="right") - 1
+        return np.minimum(found, len(times) - 1).tolist()
+    return indexes([t.entry_time for t in result.trades]), indexes([t.exit_time for t in result.trades])
 
 
 def _html(result: BacktestResult, close: np.ndarray, buys: list[int], sells: list[int]) -> str:
