@@ -68,7 +68,7 @@ def evaluate(
     # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
     price = market_rules.round_price(signal.price) if signal.price.is_finite() else _ZERO
     ctx = rules.Context(signal, portfolio, limits, market_rules, now, fee_bps, price)
-    emergency = rules.drawdown_breached(portfolio, limits)
+    emergency = ctx.breached
     action = signal.action
 
     if action == _HOLD:

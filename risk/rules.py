@@ -97,6 +97,7 @@ class Context:
     # Worked out once per decision, on first use (several rules need them).
     _sellable: Decimal | None = field(default=None, init=False, repr=False, compare=False)
     _closes_at: datetime | None = field(default=None, init=False, repr=False, compare=False)
+    _breached: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def quote(self) -> str:
@@ -121,6 +122,14 @@ class Context:
             closes_at = signal.candle_open_time + _seconds(signal.timeframe_seconds)
             self._closes_at = closes_at
         return closes_at
+
+    @property
+    def breached(self) -> bool:
+        """``drawdown_breached`` of the portfolio and limits."""
+        breached = self._breached
+        if breached is None:
+            breached = self._breached = drawdown_breached(self.portfolio, self.limits)
+        return breached
 
     @property
     def holds_position(self) -> bool:
@@ -215,7 +224,7 @@ def _word_drawdown(equity: Decimal, drawdown: Decimal, peak: Decimal, limit: Dec
 def max_drawdown(ctx: Context) -> Reason | None:
     """Checked on every call; blocks only BUYs (a SELL reduces risk)."""
     p = ctx.portfolio
-    if not drawdown_breached(p, ctx.limits):
+    if not ctx.breached:
         return None
     drawdown = (p.peak_equity - p.equity) / p.peak_equity
     return _reason(

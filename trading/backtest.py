@@ -268,7 +268,7 @@ def run(
                 top_close = max(top_closes[count], event_close[count - 1])
             else:
                 top_close = top_closes[count]
-            if halted_at_index is None and qty > 0:
+            if halted_at_index is None and qty > ZERO:
                 # cheap bound first: the deepest the equity can look against the highest peak
                 peak_ub = max(peak_f, cash_f + qty_f * top_close)
                 if extremes is None:
@@ -343,7 +343,7 @@ def run(
                 qty -= fill.quantity
                 trades.append(_close_trade(entry, fill, realized, fill_time, t))
                 entry = None
-                if realized < 0:
+                if realized < ZERO:
                     consecutive_losses += 1
                     last_loss_time = candle_open_time
                 else:
@@ -406,10 +406,8 @@ def _close_trade(
     exit_index: int,
 ) -> Trade:
     entry_time, entry_price, entry_fee, entry_index = entry or (when, fill.price, ZERO, -1)
-    return Trade(
-        entry_time=entry_time, exit_time=when, entry_price=entry_price, exit_price=fill.price,
-        quantity=fill.quantity, fees=entry_fee + fill.fee, pnl=realized,
-        entry_index=entry_index, exit_index=exit_index,
+    return Trade(  # entry_time, exit_time, entry_price, exit_price, quantity, fees, pnl, entry_index, exit_index
+        entry_time, when, entry_price, fill.price, fill.quantity, entry_fee + fill.fee, realized, entry_index, exit_index
     )
 
 
