@@ -58,8 +58,10 @@ def _text(value: Any) -> str:
     if isinstance(value, tuple | list):
         return "(" + ",".join(_text(v) for v in value) + ")"
     if hasattr(value, "__dataclass_fields__"):
+        # the declared value type (a private subclass that words a text on read counts as it)
+        declared = next(c for c in type(value).__mro__ if "__dataclass_fields__" in vars(c))
         return (
-            type(value).__name__
+            declared.__name__
             + "("
             + ",".join(f"{f.name}={_text(getattr(value, f.name))}" for f in fields(value))
             + ")"

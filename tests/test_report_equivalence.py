@@ -63,3 +63,31 @@ def test_validated_params_are_remembered_exactly() -> None:
     if spec.minimum <= 0 <= spec.maximum:
         assert str(rsi.validate({name: -0.0})[name]) == "-0.0"
         assert str(rsi.validate({name: 0.0})[name]) == "0.0"
+
+
+def test_fills_worded_on_read_read_as_eager_ones() -> None:
+    from dataclasses import asdict, replace
+    from datetime import UTC, datetime
+    from decimal import Decimal as D
+
+    from trading.execution.paper import (
+        ExecutionResult,
+        FillResult,
+        OrderRequest,
+        PaperFillModel,
+        trade_id_for,
+    )
+
+    at = datetime(2025, 6, 1, 12, 1, tzinfo=UTC)
+    request = OrderRequest("bt-1748779200-B", "BTCUSDT", "BUY", "MARKET", D("0.00943"), None)
+    result = PaperFillModel().fill_market(request, price=D("105943.40"), at=at)
+    (fill,) = result.fills
+    eager = FillResult(trade_id_for(request.client_order_id, at), fill.price, fill.quantity, fill.quote_quantity,
+                       fill.fee, fill.fee_asset, at)
+    assert fill == eager and hash(fill) == hash(eager) and repr(fill) == repr(eager)
+    assert fill.trade_id == "paper-bt-1748779200-B-1748779260000"
+    assert asdict(fill) == asdict(eager)
+    assert replace(fill, fee=D("0")).trade_id == fill.trade_id
+    again = ExecutionResult("FILLED", (eager,), "filled 0.00943 at 105943.40000000")
+    assert result.reason == "filled 0.00943 at 105943.40000000"
+    assert result == again and repr(result) == repr(again) and hash(result) == hash(again)
