@@ -48,6 +48,10 @@ BUY_RULES = (
 SELL_RULES = (rules.spot_only, rules.max_drawdown)
 
 
+_HOLD, _BUY, _SELL = Action.HOLD, Action.BUY, Action.SELL
+_ZERO = Decimal("0")
+
+
 def evaluate(
     signal: RiskSignal,
     portfolio: PortfolioView,
@@ -62,50 +66,38 @@ def evaluate(
     if signal.timeframe_seconds <= 0:
         raise ValueError("timeframe_seconds must be positive")
     # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
-    price = market_rules.round_price(signal.price) if signal.price.is_finite() else Decimal("0")
-    ctx = rules.Context(
-        signal=signal,
-        portfolio=portfolio,
-        limits=limits,
-        market=market_rules,
-        now=now,
-        fee_bps=fee_bps,
-        price=price,
-    )
-    emergency = rules.drawdown_breached(portfolio, limits)
+    price = market_rules.round_price(signal.price) if signal.price.is_finite() else _ZERO
+    ctx = rules.Context(signal, portfolio, limits, market_rules, now, fee_bps, price)
+    emergency = ctx.breached
+    action = signal.action
 
-    if signal.action == Action.HOLD:
+    if action == _HOLD:
         found = rules.max_drawdown(ctx)
-        reasons = (found,) if found else ()
-        return Decision("NONE", None, Decimal("0"), reasons, emergency)
+        return Decision("NONE", None, _ZERO, (found,) if found is not None else (), emergency)
 
-    if signal.action == Action.BUY:
+    if action == _BUY:
         side = "BUY"
         reasons = _run(ctx, ALWAYS + BUY_RULES)
         quantity, caps = rules.size_buy(ctx)
         reasons += caps
         # Without a price or an ATR there is no size to check: those reasons say why.
-        if ctx.price > 0 and rules.atr_unavailable(ctx) is None:
+        if price > _ZERO and rules.atr_unavailable(ctx) is None:
             reasons += rules.exchange_filters(ctx, quantity)
-            if quantity > 0 and (short := rules.insufficient_balance(ctx, quantity)):
+            if quantity > _ZERO and (short := rules.insufficient_balance(ctx, quantity)) is not None:
                 reasons.append(short)
-    elif signal.action == Action.SELL:
+    elif action == _SELL:
         side = "SELL"
         reasons = _run(ctx, ALWAYS + SELL_RULES)
         quantity = ctx.sellable
-        if portfolio.position_qty > 0 and ctx.price > 0:
+        if portfolio.position_qty > _ZERO and price > _ZERO:
             reasons += rules.exchange_filters(ctx, quantity)
     else:
         raise ValueError(f"unknown action {signal.action!r}")
 
-    blocked = any(reason.blocking for reason in reasons)
-    return Decision(
-        verdict="BLOCK" if blocked else "ALLOW",
-        side=side,
-        quantity=Decimal("0") if blocked else quantity,
-        reasons=tuple(reasons),
-        emergency_stop=emergency,
-    )
+    for reason in reasons:
+        if reason.blocking:
+            return Decision("BLOCK", side, _ZERO, tuple(reasons), emergency)
+    return Decision("ALLOW", side, quantity, tuple(reasons), emergency)
 
 
 def _run(ctx: rules.Context, checks: tuple[Callable[[rules.Context], Reason | None], ...]) -> list[Reason]:

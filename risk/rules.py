@@ -30,12 +30,13 @@ INSUFFICIENT_BALANCE       cost plus estimated fee exceeds the cash
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
+from typing import Any
 
 from risk.limits import RiskLimits
-from risk.values import PortfolioView, Reason, RiskSignal
+from risk.values import PortfolioView, Reason, RiskSignal, reason_on_read
 from trading.market_rules import MarketRules
 from trading.strategies.base import Action
 
@@ -44,6 +45,8 @@ ONE = Decimal("1")
 BPS = Decimal("10000")
 _DISPLAY = Decimal("1e-8")
 _WIDE = Context(prec=60)  # message formatting never fails on a large number
+_BUY = Action.BUY
+_SELL = Action.SELL
 
 
 def fmt(value: Decimal) -> str:
@@ -56,7 +59,33 @@ def pct(value: Decimal) -> str:
     return f"{fmt(value * 100)} %"
 
 
-@dataclass(frozen=True)
+# A message is worded when first read, unless one of the Decimals it shows is
+# beyond what ``fmt`` surely formats (not finite, or 10^40 and up): then it is
+# worded at once, so that an error surfaces where it always did.
+_DEFER_MAX_ADJUSTED = 40
+
+
+def _reason(code: str, blocking: bool, word: Any, *values: Any) -> Reason:
+    for value in values:
+        if isinstance(value, Decimal) and not (value.is_finite() and value.adjusted() <= _DEFER_MAX_ADJUSTED):
+            return Reason(code, word(*values), blocking)
+    return reason_on_read(code, blocking, word, *values)
+
+
+_DELTAS: dict[int, timedelta] = {}
+
+
+def _seconds(seconds: int) -> timedelta:
+    """``timedelta(seconds=seconds)``, made once per distinct whole number."""
+    delta = _DELTAS.get(seconds) if type(seconds) is int else None
+    if delta is None:
+        delta = timedelta(seconds=seconds)
+        if type(seconds) is int and len(_DELTAS) < 4096:
+            _DELTAS[seconds] = delta
+    return delta
+
+
+@dataclass(slots=True)
 class Context:
     signal: RiskSignal
     portfolio: PortfolioView
@@ -65,6 +94,10 @@ class Context:
     now: datetime
     fee_bps: Decimal
     price: Decimal  # the signal's price rounded to the tick
+    # Worked out once per decision, on first use (several rules need them).
+    _sellable: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+    _closes_at: datetime | None = field(default=None, init=False, repr=False, compare=False)
+    _breached: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def quote(self) -> str:
@@ -73,95 +106,145 @@ class Context:
     @property
     def sellable(self) -> Decimal:
         """The held quantity rounded down to the step: what a SELL would sell."""
-        if self.portfolio.position_qty <= 0:
-            return ZERO
-        return self.market.round_quantity(self.portfolio.position_qty)
+        sellable = self._sellable
+        if sellable is None:
+            qty = self.portfolio.position_qty
+            sellable = ZERO if qty <= ZERO else self.market.round_quantity(qty)
+            self._sellable = sellable
+        return sellable
+
+    @property
+    def closes_at(self) -> datetime:
+        """When the signal's candle closes."""
+        closes_at = self._closes_at
+        if closes_at is None:
+            signal = self.signal
+            closes_at = signal.candle_open_time + _seconds(signal.timeframe_seconds)
+            self._closes_at = closes_at
+        return closes_at
+
+    @property
+    def breached(self) -> bool:
+        """``drawdown_breached`` of the portfolio and limits."""
+        breached = self._breached
+        if breached is None:
+            breached = self._breached = drawdown_breached(self.portfolio, self.limits)
+        return breached
 
     @property
     def holds_position(self) -> bool:
         """Holding something the exchange would let us sell. A leftover below
         the minimums (dust, e.g. from fees paid in the base asset) is not an
         open position: it could never be closed, and would lock the bot out."""
-        if self.portfolio.position_qty <= 0:
+        if self.portfolio.position_qty <= ZERO:
             return False
-        if self.price <= 0:
+        if self.price <= ZERO:
             return True  # cannot tell dust from a position without a price: assume open
         sellable = self.sellable
-        return sellable >= self.market.min_qty and sellable > 0 and (
-            sellable * self.price >= self.market.min_notional
-        )
+        market = self.market
+        return sellable >= market.min_qty and sellable > ZERO and (sellable * self.price >= market.min_notional)
 
 
 # --- every action -------------------------------------------------------------
+
+
+def _word_not_running(state: str) -> str:
+    return f"the system is {state}: no orders until it is RUNNING"
 
 
 def system_not_running(ctx: Context) -> Reason | None:
     state = ctx.signal.system_state
     if state == "RUNNING":
         return None
-    return Reason("SYSTEM_NOT_RUNNING", f"the system is {state}: no orders until it is RUNNING")
+    return _reason("SYSTEM_NOT_RUNNING", True, _word_not_running, state)
 
 
-def candle_not_closed(ctx: Context) -> Reason | None:
-    closes_at = ctx.signal.candle_open_time + timedelta(seconds=ctx.signal.timeframe_seconds)
-    if ctx.now >= closes_at:
-        return None
-    return Reason(
-        "CANDLE_NOT_CLOSED",
-        f"the candle opened at {ctx.signal.candle_open_time.isoformat()} closes at "
-        f"{closes_at.isoformat()}, after now ({ctx.now.isoformat()})",
+def _word_not_closed(opened: datetime, closes_at: datetime, now: datetime) -> str:
+    return (
+        f"the candle opened at {opened.isoformat()} closes at "
+        f"{closes_at.isoformat()}, after now ({now.isoformat()})"
     )
 
 
-def stale_data(ctx: Context) -> Reason | None:
-    tf = ctx.signal.timeframe_seconds
-    closes_at = ctx.signal.candle_open_time + timedelta(seconds=tf)
-    max_age = timedelta(seconds=tf * ctx.limits.stale_after_timeframes)
+def candle_not_closed(ctx: Context) -> Reason | None:
+    closes_at = ctx.closes_at
+    if ctx.now >= closes_at:
+        return None
+    return _reason("CANDLE_NOT_CLOSED", True, _word_not_closed, ctx.signal.candle_open_time, closes_at, ctx.now)
+
+
+def _word_stale(flagged: bool, too_old: bool, closes_at: datetime, timeframes: int, tf: int, now: datetime) -> str:
     why = []
-    if ctx.signal.data_stale:
+    if flagged:
         why.append("the market data is flagged stale")
-    if ctx.now - closes_at > max_age:
+    if too_old:
         why.append(
             f"the candle closed at {closes_at.isoformat()}, more than "
-            f"{ctx.limits.stale_after_timeframes} × {tf} s before now ({ctx.now.isoformat()})"
+            f"{timeframes} × {tf} s before now ({now.isoformat()})"
         )
-    return Reason("STALE_DATA", "; ".join(why)) if why else None
+    return "; ".join(why)
+
+
+def stale_data(ctx: Context) -> Reason | None:
+    signal = ctx.signal
+    tf = signal.timeframe_seconds
+    closes_at = ctx.closes_at
+    timeframes = ctx.limits.stale_after_timeframes
+    max_age = _seconds(tf * timeframes)
+    flagged = bool(signal.data_stale)
+    too_old = ctx.now - closes_at > max_age
+    if not (flagged or too_old):
+        return None
+    return _reason("STALE_DATA", True, _word_stale, flagged, too_old, closes_at, timeframes, tf, ctx.now)
+
+
+def _word_invalid_price(price: Decimal) -> str:
+    return f"price {price} is not positive"
 
 
 def invalid_price(ctx: Context) -> Reason | None:
-    if ctx.price > 0:
+    if ctx.price > ZERO:
         return None
-    return Reason("INVALID_PRICE", f"price {ctx.signal.price} is not positive")
+    return _reason("INVALID_PRICE", True, _word_invalid_price, ctx.signal.price)
 
 
 def drawdown_breached(portfolio: PortfolioView, limits: RiskLimits) -> bool:
-    if portfolio.peak_equity <= 0:
+    if portfolio.peak_equity <= ZERO:
         return False
     return portfolio.equity < portfolio.peak_equity * (ONE - limits.max_drawdown_pct)
+
+
+def _word_drawdown(equity: Decimal, drawdown: Decimal, peak: Decimal, limit: Decimal) -> str:
+    return (
+        f"equity {fmt(equity)} is {pct(drawdown)} below its peak {fmt(peak)}, "
+        f"past the {pct(limit)} limit: emergency stop"
+    )
 
 
 def max_drawdown(ctx: Context) -> Reason | None:
     """Checked on every call; blocks only BUYs (a SELL reduces risk)."""
     p = ctx.portfolio
-    if not drawdown_breached(p, ctx.limits):
+    if not ctx.breached:
         return None
     drawdown = (p.peak_equity - p.equity) / p.peak_equity
-    return Reason(
-        "MAX_DRAWDOWN",
-        f"equity {fmt(p.equity)} is {pct(drawdown)} below its peak {fmt(p.peak_equity)}, "
-        f"past the {pct(ctx.limits.max_drawdown_pct)} limit: emergency stop",
-        blocking=ctx.signal.action == Action.BUY,
+    return _reason(
+        "MAX_DRAWDOWN", ctx.signal.action == _BUY, _word_drawdown,
+        p.equity, drawdown, p.peak_equity, ctx.limits.max_drawdown_pct,
     )
 
 
 # --- SELL ------------------------------------------------------------------------
 
 
+def _word_negative(qty: Decimal) -> str:
+    return f"position {qty} is negative: spot trading has no short positions"
+
+
 def spot_only(ctx: Context) -> Reason | None:
     qty = ctx.portfolio.position_qty
-    if qty < 0:
-        return Reason("SPOT_ONLY", f"position {qty} is negative: spot trading has no short positions")
-    if ctx.signal.action == Action.SELL and qty == 0:
+    if qty < ZERO:
+        return _reason("SPOT_ONLY", True, _word_negative, qty)
+    if ctx.signal.action == _SELL and qty == ZERO:
         return Reason("SPOT_ONLY", "nothing to sell: spot trading sells only a held position")
     return None
 
@@ -169,39 +252,58 @@ def spot_only(ctx: Context) -> Reason | None:
 # --- BUY ---------------------------------------------------------------------------
 
 
+def _word_position_open(qty: Decimal, base: str) -> str:
+    return f"already holding {qty} {base}: one position per bot"
+
+
 def position_open(ctx: Context) -> Reason | None:
     if not ctx.holds_position:
         return None
-    return Reason(
-        "POSITION_OPEN",
-        f"already holding {ctx.portfolio.position_qty} {ctx.market.base_asset}: one position per bot",
+    return _reason("POSITION_OPEN", True, _word_position_open, ctx.portfolio.position_qty, ctx.market.base_asset)
+
+
+def _word_dust(qty: Decimal, base: str) -> str:
+    return (
+        f"the {qty} {base} held is below the exchange "
+        "minimums: it cannot be sold on its own and does not count as an open position"
     )
 
 
 def dust_position(ctx: Context) -> Reason | None:
-    if ctx.portfolio.position_qty <= 0 or ctx.holds_position:
+    if ctx.portfolio.position_qty <= ZERO or ctx.holds_position:
         return None
-    return Reason(
-        "DUST_POSITION",
-        f"the {ctx.portfolio.position_qty} {ctx.market.base_asset} held is below the exchange "
-        "minimums: it cannot be sold on its own and does not count as an open position",
-        blocking=False,
+    return _reason("DUST_POSITION", False, _word_dust, ctx.portfolio.position_qty, ctx.market.base_asset)
+
+
+def _word_daily_loss(low: Decimal, floor: Decimal, limit: Decimal, start: Decimal) -> str:
+    return (
+        f"equity fell to {fmt(low)} today, below {fmt(floor)} "
+        f"({pct(limit)} under the day's start {fmt(start)}): "
+        "no BUY until the next UTC day"
     )
 
 
 def daily_loss_limit(ctx: Context) -> Reason | None:
     p = ctx.portfolio
-    if p.day_start_equity <= 0:
+    if p.day_start_equity <= ZERO:
         return None
     floor = p.day_start_equity * (ONE - ctx.limits.daily_loss_limit_pct)
     low = p.equity if p.day_low_equity is None else min(p.equity, p.day_low_equity)
     if low >= floor:
         return None
-    return Reason(
-        "DAILY_LOSS_LIMIT",
-        f"equity fell to {fmt(low)} today, below {fmt(floor)} "
-        f"({pct(ctx.limits.daily_loss_limit_pct)} under the day's start {fmt(p.day_start_equity)}): "
-        "no BUY until the next UTC day",
+    return _reason(
+        "DAILY_LOSS_LIMIT", True, _word_daily_loss, low, floor, ctx.limits.daily_loss_limit_pct, p.day_start_equity
+    )
+
+
+def _word_loss_time_unknown(losses: int) -> str:
+    return f"{losses} losing trades in a row and the time of the last one is unknown"
+
+
+def _word_cooldown(losses: int, limit: int, candles: int, ends: datetime) -> str:
+    return (
+        f"{losses} losing trades in a row (limit {limit}): "
+        f"no BUY for {candles} candles after the last loss, until {ends.isoformat()}"
     )
 
 
@@ -210,28 +312,47 @@ def cooldown(ctx: Context) -> Reason | None:
     if limits.cooldown_after_losses == 0 or p.consecutive_losses < limits.cooldown_after_losses:
         return None
     if p.last_loss_candle_time is None:
-        return Reason(
-            "COOLDOWN",
-            f"{p.consecutive_losses} losing trades in a row and the time of the last one is unknown",
-        )
+        return _reason("COOLDOWN", True, _word_loss_time_unknown, p.consecutive_losses)
     tf = ctx.signal.timeframe_seconds
-    ends = p.last_loss_candle_time + timedelta(seconds=tf * limits.cooldown_candles)
+    ends = p.last_loss_candle_time + _seconds(tf * limits.cooldown_candles)
     if ctx.signal.candle_open_time >= ends:
         return None
-    return Reason(
-        "COOLDOWN",
-        f"{p.consecutive_losses} losing trades in a row (limit {limits.cooldown_after_losses}): "
-        f"no BUY for {limits.cooldown_candles} candles after the last loss, until {ends.isoformat()}",
+    return _reason(
+        "COOLDOWN", True, _word_cooldown,
+        p.consecutive_losses, limits.cooldown_after_losses, limits.cooldown_candles, ends,
     )
+
+
+def _word_atr(atr: Decimal | None) -> str:
+    return f"ATR sizing is on but the ATR is {atr}: cannot size the order"
 
 
 def atr_unavailable(ctx: Context) -> Reason | None:
     if not ctx.limits.atr_scaling:
         return None
     atr = ctx.signal.atr
-    if atr is not None and atr.is_finite() and atr > 0:
+    if atr is not None and atr.is_finite() and atr > ZERO:
         return None
-    return Reason("ATR_UNAVAILABLE", f"ATR sizing is on but the ATR is {atr}: cannot size the order")
+    return _reason("ATR_UNAVAILABLE", True, _word_atr, atr)
+
+
+def _word_cap(code: str, room: Decimal, quote: str, limits: RiskLimits, equity: Decimal, other: Decimal) -> str:
+    if code == "MAX_POSITION_NOTIONAL":
+        why = f"position notional limit {fmt(limits.max_position_notional)} {quote}"
+    elif code == "MAX_POSITION_PCT_EQUITY":
+        why = f"position limit {pct(limits.max_position_pct_equity)} of equity {fmt(equity)}"
+    elif code == "MAX_TOTAL_EXPOSURE":
+        why = (
+            f"total exposure limit {pct(limits.max_total_exposure_pct)} of equity {fmt(equity)}, "
+            f"{fmt(other)} {quote} already held by other bots"
+        )
+    else:
+        why = f"per-order limit {fmt(limits.max_order_notional)} {quote}"
+    return f"size capped to {fmt(room)} {quote} by the {why}"
+
+
+def _word_max_qty(max_qty: Decimal) -> str:
+    return f"size capped to the exchange maximum of {max_qty}"
 
 
 def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
@@ -242,18 +363,66 @@ def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
     is named (as information); the smallest one wins.
     """
     p, limits, price = ctx.portfolio, ctx.limits, ctx.price
-    if price <= 0:
+    if price <= ZERO:
         return ZERO, []
+    # ``wanted`` is ``numerator / price`` except with ATR scaling.
+    numerator: Decimal | None = None
     if limits.atr_scaling:
         atr = ctx.signal.atr
         if atr is None or atr_unavailable(ctx) is not None:
             return ZERO, []
         wanted = p.equity * limits.risk_per_trade / atr
     elif limits.sizing_mode == "fraction":
-        wanted = p.equity * limits.fraction_of_equity / price
+        numerator = p.equity * limits.fraction_of_equity
+        wanted = numerator / price
     else:
-        wanted = limits.fixed_quote / price
-    held = max(p.position_qty, ZERO) * price  # a dust holding counts against the caps
+        numerator = limits.fixed_quote
+        wanted = numerator / price
+    held = p.position_qty
+    if held < ZERO:  # max(qty, 0)
+        held = ZERO
+    held *= price  # a dust holding counts against the caps
+    equity, other = p.equity, p.other_exposure
+    if not (_modest(equity) and _modest(other) and price.adjusted() >= -_DEFER_MAX_ADJUSTED):
+        return _size_buy_worded_now(ctx, wanted, held)
+    caps = (
+        ("MAX_POSITION_NOTIONAL", limits.max_position_notional - held),
+        ("MAX_POSITION_PCT_EQUITY", equity * limits.max_position_pct_equity - held),
+        ("MAX_TOTAL_EXPOSURE", equity * limits.max_total_exposure_pct - other - held),
+        ("MAX_ORDER_NOTIONAL", limits.max_order_notional),
+    )
+    quantity = wanted
+    reasons = []
+    for code, room in caps:
+        if room < ZERO:  # max(room, 0)
+            room = ZERO
+        # room ≥ numerator ⇒ room / price ≥ wanted, however both quotients
+        # round (rounding is monotonic): the cap cannot apply.
+        if numerator is not None and room >= numerator:
+            continue
+        fits = room / price
+        if fits < wanted:
+            if fits < quantity:  # min(quantity, fits)
+                quantity = fits
+            reasons.append(_reason(code, False, _word_cap, code, room, ctx.quote, limits, equity, other))
+    max_qty = ctx.market.max_qty
+    if max_qty > ZERO and max_qty < wanted:
+        if max_qty < quantity:  # min(quantity, max_qty)
+            quantity = max_qty
+        reasons.append(_reason("MAX_QTY", False, _word_max_qty, max_qty))
+    if quantity < ZERO:  # max(quantity, 0)
+        quantity = ZERO
+    return ctx.market.round_quantity(quantity), reasons
+
+
+def _modest(value: Any) -> bool:
+    """A Decimal whose message formats surely, and that no quotient here overflows with."""
+    return isinstance(value, Decimal) and value.is_finite() and value.adjusted() <= _DEFER_MAX_ADJUSTED
+
+
+def _size_buy_worded_now(ctx: Context, wanted: Decimal, held: Decimal) -> tuple[Decimal, list[Reason]]:
+    """``size_buy`` past :func:`_modest`: every cap worded up front, as it always was."""
+    p, limits, price = ctx.portfolio, ctx.limits, ctx.price
     caps = (
         (
             "MAX_POSITION_NOTIONAL",
@@ -298,30 +467,41 @@ def size_buy(ctx: Context) -> tuple[Decimal, list[Reason]]:
 # --- the order itself -----------------------------------------------------------------
 
 
+def _word_rounds_to_zero(step: Decimal, min_qty: Decimal, base: str) -> str:
+    return f"quantity rounds down to 0 at the step {step} (minimum {min_qty} {base})"
+
+
+def _word_below_min_qty(quantity: Decimal, min_qty: Decimal) -> str:
+    return f"quantity {quantity} is below the exchange minimum {min_qty}"
+
+
+def _word_below_min_notional(notional: Decimal, min_notional: Decimal, quote: str) -> str:
+    return f"notional {fmt(notional)} {quote} is below the exchange minimum {fmt(min_notional)} {quote}"
+
+
+def _word_filter(quantity: Decimal, code: str) -> str:
+    return f"quantity {quantity} fails the exchange filter {code}"
+
+
 def exchange_filters(ctx: Context, quantity: Decimal) -> list[Reason]:
     """The exchange's LOT_SIZE and MIN_NOTIONAL filters on the rounded quantity."""
     market, price = ctx.market, ctx.price
-    if quantity <= 0:
-        return [
-            Reason(
-                "MIN_QTY",
-                f"quantity rounds down to 0 at the step {market.step_size} "
-                f"(minimum {market.min_qty} {market.base_asset})",
-            )
-        ]
+    if quantity <= ZERO:
+        return [_reason("MIN_QTY", True, _word_rounds_to_zero, market.step_size, market.min_qty, market.base_asset)]
     reasons = []
     for code in market.check(quantity, price):
         if code == "MIN_QTY":
-            message = f"quantity {quantity} is below the exchange minimum {market.min_qty}"
+            reasons.append(_reason(code, True, _word_below_min_qty, quantity, market.min_qty))
         elif code == "MIN_NOTIONAL":
-            message = (
-                f"notional {fmt(quantity * price)} {ctx.quote} is below the exchange minimum "
-                f"{fmt(market.min_notional)} {ctx.quote}"
-            )
+            notional = quantity * price
+            reasons.append(_reason(code, True, _word_below_min_notional, notional, market.min_notional, ctx.quote))
         else:
-            message = f"quantity {quantity} fails the exchange filter {code}"
-        reasons.append(Reason(code, message))
+            reasons.append(_reason(code, True, _word_filter, quantity, code))
     return reasons
+
+
+def _word_short(cost: Decimal, fee: Decimal, cash: Decimal, quote: str) -> str:
+    return f"cost {fmt(cost)} + estimated fee {fmt(fee)} {quote} exceeds the cash {fmt(cash)} {quote}"
 
 
 def insufficient_balance(ctx: Context, quantity: Decimal) -> Reason | None:
@@ -329,8 +509,4 @@ def insufficient_balance(ctx: Context, quantity: Decimal) -> Reason | None:
     fee = cost * ctx.fee_bps / BPS
     if cost + fee <= ctx.portfolio.cash:
         return None
-    return Reason(
-        "INSUFFICIENT_BALANCE",
-        f"cost {fmt(cost)} + estimated fee {fmt(fee)} {ctx.quote} exceeds the cash "
-        f"{fmt(ctx.portfolio.cash)} {ctx.quote}",
-    )
+    return _reason("INSUFFICIENT_BALANCE", True, _word_short, cost, fee, ctx.portfolio.cash, ctx.quote)

@@ -1,11 +1,19 @@
-"""The plain values the risk engine reads and returns (pure, no Django)."""
+"""The plain values the risk engine reads and returns (pure, no Django).
+
+They are built once per decision (thousands of times a second in a backtest),
+so they are slotted dataclasses rather than frozen ones: a frozen dataclass
+pays a generic ``object.__setattr__`` per field on construction. Nothing
+changes them after construction; they stay comparable and hashable by value
+as before.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from trading.strategies.base import Action
 
@@ -14,7 +22,7 @@ Verdict = Literal["ALLOW", "BLOCK", "NONE"]
 Side = Literal["BUY", "SELL"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RiskSignal:
     """A strategy's action on one closed candle, with what the cycle knows around it."""
 
@@ -27,7 +35,7 @@ class RiskSignal:
     atr: Decimal | None  # in price units, needed only with ATR scaling
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PortfolioView:
     """One bot's account as the engine needs it. Money in the quote asset."""
 
@@ -46,7 +54,7 @@ class PortfolioView:
     day_low_equity: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class Reason:
     """Why the engine decided as it did. ``blocking`` reasons stop the order;
     the others are information (a size that was shrunk to fit a cap)."""
@@ -55,8 +63,57 @@ class Reason:
     message: str
     blocking: bool = True
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reason):
+            return NotImplemented
+        return (self.code, self.message, self.blocking) == (other.code, other.message, other.blocking)
 
-@dataclass(frozen=True)
+    def __hash__(self) -> int:
+        return hash((self.code, self.message, self.blocking))
+
+    def __repr__(self) -> str:
+        return f"Reason(code={self.code!r}, message={self.message!r}, blocking={self.blocking!r})"
+
+
+class _WordedOnRead(Reason):
+    """A :class:`Reason` whose message is worded the first time it is read.
+
+    Most reasons are only counted by code (a backtest's blocks), so wording
+    them (Decimal formatting, ISO times) on every decision is wasted work. The
+    words and the values they show are captured when the reason is raised;
+    ``message`` then reads exactly as an eagerly worded one would.
+    """
+
+    __slots__ = ("_word", "_values")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached while the ``message`` slot is still empty.
+        if name != "message":
+            raise AttributeError(name)
+        text = self._word(*self._values)
+        self.message = text
+        self._values = ()
+        return text
+
+
+_new_reason = object.__new__
+
+
+def reason_on_read(code: str, blocking: bool, word: Callable[..., str], *values: Any) -> Reason:
+    """A reason whose message is ``word(*values)``, worded when first read.
+
+    ``values`` must be immutable (Decimals, strings, numbers, datetimes): they
+    are what the message shows, captured now.
+    """
+    reason = _new_reason(_WordedOnRead)
+    reason.code = code
+    reason.blocking = blocking
+    reason._word = word
+    reason._values = values
+    return reason
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Decision:
     """ALLOW (trade ``quantity`` on ``side``), BLOCK (trade nothing; every
     blocking reason is listed) or NONE (the signal was HOLD)."""

@@ -480,3 +480,24 @@ def test_rsi_from_lookback_candles_matches_the_full_history():
         window = strategy.signals(candles[end - need : end], {})
         assert abs(window.indicators["rsi"][-1] - full.indicators["rsi"][end - 1]) < 1e-6
         assert window.actions[-1] == full.actions[end - 1]
+
+
+# --- the windowed sums behind the SMA ---------------------------------------------
+
+
+def test_window_sums_are_numpys_windowed_sums_bit_for_bit():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from trading.strategies.indicators import window_sums
+
+    closes = real("binance/BTCUSDT-1m.csv.gz", "BTCUSDT", "1m").close[:20_000]
+    rng = np.random.default_rng(11)
+    noisy = rng.standard_normal(3_000) * 1e3
+    signed_zeros = np.array([-0.0, 0.0, -0.0, -0.0, 1e-300, -0.0] * 40)
+    for values in (closes, noisy, signed_zeros):
+        for window in [*range(1, 140), 200, 255, 256, 257, 300, 384, 499, 500]:
+            if window > len(values):
+                continue
+            expected = sliding_window_view(values, window).sum(axis=1)
+            got = window_sums(values, window)
+            assert got.tobytes() == expected.tobytes(), window

@@ -20,10 +20,11 @@ candles with a BUY or SELL signal, and equity between them is vectorised.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 from risk.engine import PortfolioView, RiskSignal, evaluate
 from risk.limits import RiskLimits
 from trading import timeframes
-from trading.candles import Candles, to_decimal
+from trading.candles import Candles, to_decimal, to_decimals
 from trading.execution.paper import OrderRequest, PaperFillModel
 from trading.market_rules import MarketRules
 from trading.metrics import Metrics
@@ -45,7 +46,7 @@ ZERO = Decimal("0")
 DAY_MS = 86_400_000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Trade:
     entry_time: datetime
     exit_time: datetime
@@ -113,17 +114,78 @@ class _Ledger:
         self.cash: list[float] = [float(cash)]
         self.qty: list[float] = [0.0]
 
-    def add(self, index: int, cash: Decimal, qty: Decimal) -> None:
+    def add(self, index: int, cash: Decimal, qty: Decimal, cash_f: float, qty_f: float) -> None:
+        """``cash_f`` and ``qty_f``: ``float(cash)`` and ``float(qty)``, which the caller has."""
         self.indexes.append(index)
         self.exact.append((cash, qty))
-        self.cash.append(float(cash))
-        self.qty.append(float(qty))
+        self.cash.append(cash_f)
+        self.qty.append(qty_f)
 
     def equity_at(self, index: int, close: np.ndarray) -> Decimal:
         """The equity snapshot of candle ``index``, exactly as a live cycle wrote it."""
         k = bisect.bisect_right(self.indexes, index) - 1
         cash, qty = self.exact[k]
         return cash + qty * to_decimal(close[index])
+
+
+# Within ±2^33 s of 1970 (years 1697–2242), ``datetime.fromtimestamp(ms / 1000)``
+# rounds to the exact millisecond: the float's error is under half a microsecond.
+_EXACT_MS = 2**33 * 1000
+
+
+def _utc_times(ms: list[int]) -> list[datetime]:
+    """``[_ms_to_dt(m) for m in ms]``: each time in range is the previous one
+    plus a whole number of milliseconds (exact, and far cheaper), the steps
+    made once per distinct length."""
+    times: list[datetime] = []
+    steps: dict[int, timedelta] = {}
+    previous_ms, previous = 0, None
+    for m in ms:
+        if previous is not None and -_EXACT_MS < m < _EXACT_MS:
+            step = steps.get(m - previous_ms)
+            if step is None:
+                step = steps[m - previous_ms] = timedelta(milliseconds=m - previous_ms)
+            current = previous + step
+        else:
+            current = _ms_to_dt(m)
+        times.append(current)
+        previous_ms, previous = m, current if -_EXACT_MS < m < _EXACT_MS else None
+    return times
+
+
+_ACTIONS = {int(action): action for action in Action}
+
+
+def _segment_extremes(
+    candles: Candles, events: np.ndarray
+) -> tuple[list[float], list[float]] | None:
+    """For each event t (after the previous event p, or -1), the highest close
+    of candles p+1 … t-1 and the lowest open of candles p+2 … t (−inf and
+    +inf when there are none); None unless every price is finite and positive,
+    where the maximum of a range is one unambiguous float."""
+    close, open_ = candles.close, candles.open
+    if not (np.isfinite(close).all() and np.isfinite(open_).all() and (close > 0).all() and (open_ > 0).all()):
+        return None
+    if events.size == 0:
+        return [], []
+    previous = np.concatenate(([-1], events[:-1]))
+    top = _reduce_ranges(np.maximum, close, previous + 1, events, -np.inf)
+    low = _reduce_ranges(np.minimum, open_, previous + 2, events + 1, np.inf)
+    return top.tolist(), low.tolist()
+
+
+def _reduce_ranges(
+    ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray, ends: np.ndarray, empty: float
+) -> np.ndarray:
+    """``ufunc`` over ``values[starts[k]:ends[k]]`` for each k (``empty`` where the range is)."""
+    if starts.size == 0:
+        return np.empty(0, dtype=np.float64)
+    bounds = np.empty(2 * starts.size, dtype=np.intp)
+    bounds[0::2] = starts
+    bounds[1::2] = ends
+    np.minimum(bounds, values.shape[0] - 1, out=bounds)
+    reduced = ufunc.reduceat(values, bounds)[0::2]
+    return np.where(starts < ends, reduced, empty)
 
 
 def run(
@@ -144,21 +206,40 @@ def run(
     cost_bps = settings.fee_bps + settings.slippage_bps
     portfolio = Portfolio(cash=settings.initial_cash, positions={})
     symbol = candles.symbol
-    # Python lists: indexing them is far cheaper than numpy scalars in the loop.
-    close = candles.close.tolist()
-    open_ = candles.open.tolist()
-    open_time = candles.open_time.tolist()
     close_times = candles.open_time + tf_ms
 
     series = strategy.signals(candles, params)
-    events = np.flatnonzero(series.actions[: max(n - 1, 0)]).tolist()  # the last candle has no next open
-    actions = series.actions.tolist()
+    events_array = np.flatnonzero(series.actions[: max(n - 1, 0)])  # the last candle has no next open
+    # Only the candles of events (and the ones after them) are read one by one:
+    # Python lists of just those, since indexing numpy scalars is slow.
+    events = events_array.tolist()
+    event_actions = series.actions[events_array].tolist()
+    event_open_ms = candles.open_time[events_array].tolist()
+    event_opened = _utc_times(event_open_ms)
+    event_close = candles.close[events_array].tolist()
+    next_open_ms = candles.open_time[events_array + 1].tolist()
+    next_open = candles.open[events_array + 1]
+    prices = to_decimals(next_open)  # the price each event's order meets
+    next_open = next_open.tolist()
+    # The HOLD cycles between events hold their position: their marks need
+    # only each range's highest close (and, for the drawdown stop, lowest open).
+    extremes = _segment_extremes(candles, events_array)
+    if extremes is None:
+        close, open_ = candles.close.tolist(), candles.open.tolist()
+    else:
+        top_closes, low_opens = extremes
+    tf_delta = timedelta(milliseconds=tf_ms)
+
     ledger = _Ledger(settings.initial_cash)
-    blocks: Counter[str] = Counter()
+    block_counts: dict[str, int] = {}
     trades: list[Trade] = []
     peak = settings.initial_cash  # exact: the highest equity snapshot so far
+    peak_f = float(peak)
     marked_until = -1  # candles whose snapshots are folded into ``peak``
     qty = ZERO
+    cash_f = float(portfolio.cash)  # float(portfolio.cash), float(qty): kept along with them
+    qty_f = 0.0
+    avg_entry = ZERO  # of the position held: its cost basis / qty, worked out after each fill
     entry: tuple[datetime, Decimal, Decimal, int] | None = None  # time, price, fee, signal index
     consecutive_losses = 0
     last_loss_time: datetime | None = None
@@ -166,6 +247,13 @@ def run(
     day_cache: tuple[int, Decimal] = (-1, settings.initial_cash)
     report_every = max(len(events) // 20, 1)
     halt_limit = float(limits.max_drawdown_pct) * (1 - 1e-6)
+    atr_scaling, atr_period = limits.atr_scaling, limits.atr_period
+    fill_market = model.fill_market
+    # A mark whose float is this far below the peak's is below the peak, exactly
+    # (cash, holdings and prices all positive: each float is within 1e-15 of
+    # its Decimal), so folding it in would leave the peak as it is.
+    below_peak = 1 - 1e-9
+    skip_low_marks = extremes is not None and settings.initial_cash > 0
 
     for count, t in enumerate(events):
         if progress is not None and count % report_every == 0:
@@ -173,24 +261,39 @@ def run(
         # The HOLD cycles since the last event: check each for a drawdown stop,
         # then fold their snapshots (holdings constant) into the peak.
         if marked_until < t - 1:
-            a = marked_until + 1
-            top_close = max(close[a:t])
-            if halted_at_index is None and qty > 0:
+            a = marked_until + 1  # the previous event's candle when it traded nothing
+            if extremes is None:
+                top_close = max(close[a:t])
+            elif count and a == events[count - 1]:
+                top_close = max(top_closes[count], event_close[count - 1])
+            else:
+                top_close = top_closes[count]
+            if halted_at_index is None and qty > ZERO:
                 # cheap bound first: the deepest the equity can look against the highest peak
-                cash_f, qty_f = float(portfolio.cash), float(qty)
-                peak_ub = max(float(peak), cash_f + qty_f * top_close)
-                low = cash_f + qty_f * min(open_[a + 1 : t + 1])
+                peak_ub = max(peak_f, cash_f + qty_f * top_close)
+                if extremes is None:
+                    lowest = min(open_[a + 1 : t + 1])
+                elif count and a == events[count - 1]:
+                    lowest = min(low_opens[count], next_open[count - 1])
+                else:
+                    lowest = low_opens[count]
+                low = cash_f + qty_f * lowest
                 if (peak_ub - low) / peak_ub > halt_limit:
                     halted_at_index = _first_halt(
                         candles, a, t, portfolio, qty, peak, settings, rules, symbol, tf_seconds
                     )
             # qty ≥ 0, so the highest mark is at the highest close
-            peak = max(peak, portfolio.cash + qty * to_decimal(top_close))
+            if not (skip_low_marks and cash_f + qty_f * top_close < peak_f * below_peak):
+                peak = max(peak, portfolio.cash + qty * to_decimal(top_close))
+                peak_f = float(peak)
             marked_until = t - 1
 
-        now_ms = open_time[t] + tf_ms
-        now = _ms_to_dt(now_ms)
-        price = to_decimal(open_[t + 1])
+        open_ms = event_open_ms[count]
+        now_ms = open_ms + tf_ms
+        candle_open_time = event_opened[count]
+        exact = open_ms > -_EXACT_MS and now_ms < _EXACT_MS
+        now = candle_open_time + tf_delta if exact else _ms_to_dt(now_ms)
+        price = prices[count]
         equity = portfolio.cash + qty * price
         midnight_ms = now_ms - now_ms % DAY_MS
         if day_cache[0] != midnight_ms:
@@ -201,44 +304,36 @@ def run(
             )
             day_cache = (midnight_ms, day_equity)
         system_state = "RUNNING" if halted_at_index is None or halted_at_index > t else "EMERGENCY_STOP"
-        held = portfolio.positions.get(symbol)
         view = PortfolioView(
-            cash=portfolio.cash,
-            position_qty=qty,
-            avg_entry_price=(held.cost_basis / qty) if held is not None and qty else ZERO,
-            equity=equity,
-            peak_equity=max(peak, equity),
-            day_start_equity=day_cache[1],
-            other_exposure=ZERO,
-            consecutive_losses=consecutive_losses,
-            last_loss_candle_time=last_loss_time,
+            portfolio.cash, qty, avg_entry, equity, max(peak, equity), day_cache[1], ZERO,
+            consecutive_losses, last_loss_time,
         )
+        action = _ACTIONS.get(event_actions[count])
         signal = RiskSignal(
-            action=Action(actions[t]),
-            price=price,
-            candle_open_time=_ms_to_dt(open_time[t]),
-            timeframe_seconds=tf_seconds,
-            system_state=system_state,
-            data_stale=False,
-            atr=_atr_at(candles, t, limits.atr_period) if limits.atr_scaling else None,
+            Action(event_actions[count]) if action is None else action,
+            price,
+            candle_open_time,
+            tf_seconds,
+            system_state,
+            False,
+            _atr_at(candles, t, atr_period) if atr_scaling else None,
         )
         decision = evaluate(signal, view, limits, rules, now, fee_bps=cost_bps)
         if decision.emergency_stop and halted_at_index is None:
             halted_at_index = t
-        if decision.verdict == "BLOCK":
-            blocks.update(r.code for r in decision.reasons if r.blocking)
-            continue
-        if decision.verdict != "ALLOW":
+        verdict = decision.verdict
+        if verdict != "ALLOW":
+            if verdict == "BLOCK":
+                for reason in decision.reasons:
+                    if reason.blocking:
+                        block_counts[reason.code] = block_counts.get(reason.code, 0) + 1
             continue
         side = decision.side
         assert side is not None
-        request = OrderRequest(
-            client_order_id=f"bt-{open_time[t] // 1000}-{side[0]}",
-            symbol=symbol, side=side, order_type="MARKET", quantity=decision.quantity,
-            limit_price=None,
-        )
-        result = model.fill_market(request, price=price, at=now, rules=rules)
-        fill_time = _ms_to_dt(open_time[t + 1])
+        request = OrderRequest(f"bt-{open_ms // 1000}-{side[0]}", symbol, side, "MARKET", decision.quantity, None)
+        result = fill_market(request, price=price, at=now, rules=rules)
+        fill_ms = next_open_ms[count]
+        fill_time = now if fill_ms == now_ms else _ms_to_dt(fill_ms)
         for fill in result.fills:
             realized = portfolio.apply_fill(symbol, side, fill.quantity, fill.price, fill.fee, fill.filled_at)
             if side == "BUY":
@@ -248,14 +343,20 @@ def run(
                 qty -= fill.quantity
                 trades.append(_close_trade(entry, fill, realized, fill_time, t))
                 entry = None
-                if realized < 0:
+                if realized < ZERO:
                     consecutive_losses += 1
-                    last_loss_time = _ms_to_dt(open_time[t])
+                    last_loss_time = candle_open_time
                 else:
                     consecutive_losses = 0
-        ledger.add(t, portfolio.cash, qty)
+        held = portfolio.positions.get(symbol)
+        avg_entry = (held.cost_basis / qty) if held is not None and qty else ZERO
+        cash_f, qty_f = float(portfolio.cash), float(qty)
+        ledger.add(t, portfolio.cash, qty, cash_f, qty_f)
         # this candle's snapshot, with the holdings after its cycle
-        peak = max(peak, portfolio.cash + qty * to_decimal(close[t]))
+        close_t = event_close[count]
+        if not (skip_low_marks and cash_f + qty_f * close_t < peak_f * below_peak):
+            peak = max(peak, portfolio.cash + qty * to_decimal(close_t))
+            peak_f = float(peak)
         marked_until = t
 
     # Close what is still open at the last candle's close.
@@ -265,13 +366,13 @@ def run(
             client_order_id="bt-end", symbol=symbol, side="SELL", order_type="MARKET",
             quantity=qty, limit_price=None,
         )
-        end_time = _ms_to_dt(open_time[last] + tf_ms)
-        result = model.fill_market(request, price=to_decimal(close[last]), at=end_time, rules=rules)
+        end_time = _ms_to_dt(int(candles.open_time[last]) + tf_ms)
+        result = model.fill_market(request, price=to_decimal(candles.close[last]), at=end_time, rules=rules)
         for fill in result.fills:
             realized = portfolio.apply_fill(symbol, "SELL", fill.quantity, fill.price, fill.fee, fill.filled_at)
             trades.append(_close_trade(entry, fill, realized, end_time, -1))
             qty -= fill.quantity
-        ledger.add(last, portfolio.cash, qty)
+        ledger.add(last, portfolio.cash, qty, float(portfolio.cash), float(qty))
 
     equity_curve = _equity_curve(ledger, candles.close)
     in_market = _bars_in_market(ledger, n)
@@ -279,6 +380,7 @@ def run(
     if progress is not None:
         progress(1.0)
 
+    @functools.cache  # the report words each trade's reasons more than once
     def explain(index: int) -> str:
         return strategy.explain(candles, params, series, index).reason
 
@@ -293,8 +395,8 @@ def run(
         open_time=candles.open_time,
         equity=equity_curve,
         metrics=metrics,
-        blocks=blocks,
-        halted_at=_ms_to_dt(open_time[halted_at_index]) if halted_at_index is not None else None,
+        blocks=Counter(block_counts),
+        halted_at=_ms_to_dt(int(candles.open_time[halted_at_index])) if halted_at_index is not None else None,
         explain=explain,
     )
 
@@ -304,32 +406,32 @@ def _close_trade(
     exit_index: int,
 ) -> Trade:
     entry_time, entry_price, entry_fee, entry_index = entry or (when, fill.price, ZERO, -1)
-    return Trade(
-        entry_time=entry_time, exit_time=when, entry_price=entry_price, exit_price=fill.price,
-        quantity=fill.quantity, fees=entry_fee + fill.fee, pnl=realized,
-        entry_index=entry_index, exit_index=exit_index,
+    return Trade(  # entry_time, exit_time, entry_price, exit_price, quantity, fees, pnl, entry_index, exit_index
+        entry_time, when, entry_price, fill.price, fill.quantity, entry_fee + fill.fee, realized, entry_index, exit_index
     )
 
 
 def _equity_curve(ledger: _Ledger, close: np.ndarray) -> np.ndarray:
     """Per-candle equity marks: holdings are constant between events."""
     n = len(close)
-    starts = np.asarray(ledger.indexes, dtype=np.int64)
-    starts[0] = 0
     cash = np.asarray(ledger.cash)
     qty = np.asarray(ledger.qty)
-    # Each candle takes the ledger entry in force at it (event index ≤ candle).
-    which = np.searchsorted(np.asarray(ledger.indexes[1:], dtype=np.int64), np.arange(n), side="right")
+    # Each candle takes the ledger entry in force at it (the last event at or
+    # before it; event indexes rise strictly), so entry k covers its candle up
+    # to the next entry's.
+    bounds = np.asarray([*ledger.indexes[1:], n], dtype=np.int64)
+    bounds[bounds > n] = n
+    counts = np.diff(bounds, prepend=0)
+    which = np.repeat(np.arange(len(ledger.indexes)), counts)
     return cash[which] + qty[which] * close
 
 
 def _bars_in_market(ledger: _Ledger, n: int) -> int:
     total = 0
     bounds = [*ledger.indexes[1:], n]
-    for k in range(len(ledger.indexes)):
-        if ledger.qty[k] > 0:
-            start = max(ledger.indexes[k], 0)
-            total += bounds[k] - start
+    for k, (start, qty) in enumerate(zip(ledger.indexes, ledger.qty, strict=True)):
+        if qty > 0:
+            total += bounds[k] - max(start, 0)
     return total
 
 

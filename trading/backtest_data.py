@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trading.candles import Candles, load_csv
+from trading.candles import Candles, load_csv_cached
 from trading.market_rules import MarketRules
 from trading.timeframes import to_ms
 
@@ -27,7 +27,7 @@ def load_candles(
         if not path.is_file():
             raise BacktestDataError(f"--data {data}: no such file")
         try:
-            candles = load_csv(path, symbol, timeframe)
+            candles = load_csv_cached(path, symbol, timeframe, csv_cache_dir())
         except (ValueError, OSError, EOFError) as exc:
             raise BacktestDataError(f"--data {data}: not a candle CSV ({exc})") from None
     else:
@@ -39,6 +39,19 @@ def load_candles(
             )
         return candles
     return _between(candles, start, end)
+
+
+def csv_cache_dir() -> Path | None:
+    """Where parsed candle files are kept (``var/cache/candles``), or None
+    outside a configured Django project."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        var_dir = getattr(settings, "VAR_DIR", None)
+    except ImproperlyConfigured:
+        return None
+    return Path(var_dir) / "cache" / "candles" if var_dir else None
 
 
 def _between(candles: Candles, start: datetime | None, end: datetime | None) -> Candles:

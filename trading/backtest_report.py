@@ -84,8 +84,13 @@ def write_trades(result: BacktestResult, path: Path) -> None:
 
 
 def write_equity(result: BacktestResult, path: Path) -> None:
-    table = np.column_stack([result.open_time.astype(np.float64), result.equity])
-    np.savetxt(path, table, fmt=["%d", "%.2f"], delimiter=",", header="open_time,equity", comments="")
+    # The bytes ``np.savetxt(fmt=["%d", "%.2f"])`` wrote for the float64 table
+    # (open_time as a float, each row formatted with %), a few times faster.
+    times = result.open_time.astype(np.float64).tolist()
+    row = "%d,%.2f\n".__mod__
+    with path.open("w", encoding="latin1", newline="") as handle:
+        handle.write("open_time,equity\n")
+        handle.write("".join(map(row, zip(times, result.equity.tolist(), strict=True))))
 
 
 def write_report(result: BacktestResult, out: Path, close: np.ndarray) -> list[Path]:
@@ -103,10 +108,11 @@ def write_report(result: BacktestResult, out: Path, close: np.ndarray) -> list[P
 
 def _marker_indexes(result: BacktestResult) -> tuple[list[int], list[int]]:
     times = result.open_time
-    def index(when: Any) -> int:
-        ms = int(when.timestamp() * 1000)
-        return min(int(np.searchsorted(times, ms, side="right")) - 1, len(times) - 1)
-    return [index(t.entry_time) for t in result.trades], [index(t.exit_time) for t in result.trades]
+    def indexes(moments: list[Any]) -> list[int]:
+        ms = np.array([int(when.timestamp() * 1000) for when in moments], dtype=np.int64)
+        found = np.searchsorted(times, ms, side="right") - 1
+        return np.minimum(found, len(times) - 1).tolist()
+    return indexes([t.entry_time for t in result.trades]), indexes([t.exit_time for t in result.trades])
 
 
 def _html(result: BacktestResult, close: np.ndarray, buys: list[int], sells: list[int]) -> str:

@@ -25,7 +25,7 @@ raises :class:`PortfolioError` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import (
     ROUND_HALF_EVEN,
@@ -35,7 +35,9 @@ from decimal import (
     Inexact,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
+    setcontext,
 )
 from typing import Literal
 
@@ -46,15 +48,20 @@ RELEASED_COST_PLACES = Decimal("1e-12")
 # digits many times over; an operation that would round raises Inexact instead.
 _EXACT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 _DIVIDE = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+_MISSING = object()
 
 
 class PortfolioError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PositionState:
-    """A long position in one symbol. Flat positions stay, with their history."""
+    """A long position in one symbol. Flat positions stay, with their history.
+
+    Never changed in place: a fill replaces it with a new one (slotted rather
+    than frozen only because a frozen dataclass is slow to build).
+    """
 
     quantity: Decimal = ZERO
     cost_basis: Decimal = ZERO  # what the held quantity cost, buy fees included
@@ -100,7 +107,8 @@ class Portfolio:
     positions: dict[str, PositionState] = field(default_factory=dict)
 
     def position(self, symbol: str) -> PositionState:
-        return self.positions.get(symbol, PositionState())
+        held = self.positions.get(symbol, _MISSING)
+        return PositionState() if held is _MISSING else held  # type: ignore[return-value]
 
     def apply_fill(
         self,
@@ -114,9 +122,12 @@ class Portfolio:
         """Apply one fill (fee in the quote asset); returns the PnL it realised (0 for a BUY)."""
         if side not in ("BUY", "SELL"):
             raise PortfolioError(f"unknown side {side!r}")
-        for name, value, positive in (("quantity", quantity, True), ("price", price, True), ("fee", fee, False)):
-            if not value.is_finite() or value < 0 or (positive and value == 0):
-                raise PortfolioError(f"{name} {value} must be {'positive' if positive else 'zero or more'}")
+        if not quantity.is_finite() or quantity <= ZERO:
+            raise PortfolioError(f"quantity {quantity} must be positive")
+        if not price.is_finite() or price <= ZERO:
+            raise PortfolioError(f"price {price} must be positive")
+        if not fee.is_finite() or fee < ZERO:
+            raise PortfolioError(f"fee {fee} must be zero or more")
         held = self.position(symbol)
         try:
             if side == "BUY":
@@ -131,21 +142,29 @@ class Portfolio:
         self.positions[symbol] = updated
         return realized
 
+    # A fill's arithmetic runs with _EXACT as the current context: the same
+    # operations as under ``localcontext(_EXACT)``, which would copy the context
+    # on every fill. (Only _EXACT's status flags change, and nothing reads them.)
+
     def _buy(
         self, held: PositionState, quantity: Decimal, price: Decimal, fee: Decimal, at: datetime
     ) -> tuple[Decimal, PositionState, Decimal]:
-        with localcontext(_EXACT):
+        outer = getcontext()
+        setcontext(_EXACT)
+        try:
             cost = quantity * price + fee
             cash = self.cash - cost
-            if cash < 0:
+            if cash < ZERO:
                 raise PortfolioError(f"buying for {cost} needs more than the cash {self.cash}")
-            updated = replace(
-                held,
-                quantity=held.quantity + quantity,
-                cost_basis=held.cost_basis + cost,
-                fees_paid=held.fees_paid + fee,
-                opened_at=held.opened_at if held.quantity > 0 else at,
+            updated = held.__class__(
+                held.quantity + quantity,
+                held.cost_basis + cost,
+                held.realized_pnl,
+                held.fees_paid + fee,
+                held.opened_at if held.quantity > ZERO else at,
             )
+        finally:
+            setcontext(outer)
         return cash, updated, ZERO
 
     def _sell(
@@ -159,19 +178,22 @@ class Portfolio:
             with localcontext(_DIVIDE):
                 share = held.cost_basis * quantity / held.quantity
                 released = share.quantize(RELEASED_COST_PLACES)
-        with localcontext(_EXACT):
+        outer = getcontext()
+        setcontext(_EXACT)
+        try:
             proceeds = quantity * price - fee
             realized = proceeds - released
             remaining = held.quantity - quantity
-            updated = replace(
-                held,
-                quantity=remaining,
-                cost_basis=held.cost_basis - released,
-                realized_pnl=held.realized_pnl + realized,
-                fees_paid=held.fees_paid + fee,
-                opened_at=held.opened_at if remaining > 0 else None,
+            updated = held.__class__(
+                remaining,
+                held.cost_basis - released,
+                held.realized_pnl + realized,
+                held.fees_paid + fee,
+                held.opened_at if remaining > ZERO else None,
             )
             cash = self.cash + proceeds
+        finally:
+            setcontext(outer)
         return cash, updated, realized
 
     def market_value(self, marks: Mapping[str, Decimal]) -> Decimal:

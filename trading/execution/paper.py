@@ -28,9 +28,14 @@ ExecutionStatus = Literal["FILLED", "PARTIALLY_FILLED", "OPEN", "REJECTED"]
 
 BPS = Decimal("10000")
 EIGHT_PLACES = Decimal("0.00000001")  # Binance's (and the models') precision
+_ZERO = Decimal("0")
+
+# Requests, fills and results are slotted dataclasses rather than frozen ones
+# (a frozen dataclass is slow to build, and one of each is built per order);
+# nothing changes them after construction.
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderRequest:
     client_order_id: str
     symbol: str
@@ -40,7 +45,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False, repr=False)
 class FillResult:
     trade_id: str
     price: Decimal
@@ -50,12 +55,40 @@ class FillResult:
     fee_asset: str
     filled_at: datetime
 
+    def _values(self) -> tuple[Any, ...]:
+        return (self.trade_id, self.price, self.quantity, self.quote_quantity, self.fee, self.fee_asset,
+                self.filled_at)
 
-@dataclass(frozen=True)
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if isinstance(other, FillResult) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return (
+            f"FillResult(trade_id={self.trade_id!r}, price={self.price!r}, quantity={self.quantity!r}, "
+            f"quote_quantity={self.quote_quantity!r}, fee={self.fee!r}, fee_asset={self.fee_asset!r}, "
+            f"filled_at={self.filled_at!r})"
+        )
+
+
+@dataclass(slots=True, eq=False, repr=False)
 class ExecutionResult:
     status: ExecutionStatus
     fills: tuple[FillResult, ...] = ()
     reason: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecutionResult):
+            return NotImplemented
+        return (self.status, self.fills, self.reason) == (other.status, other.fills, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.fills, self.reason))
+
+    def __repr__(self) -> str:
+        return f"ExecutionResult(status={self.status!r}, fills={self.fills!r}, reason={self.reason!r})"
 
     @property
     def filled_quantity(self) -> Decimal:
@@ -64,6 +97,34 @@ class ExecutionResult:
     @property
     def fee_total(self) -> Decimal:
         return sum((fill.fee for fill in self.fills), Decimal("0"))
+
+
+# A paper fill's trade id and a filled order's reason are worded when first
+# read (the backtester never reads them): the values they show are captured
+# when the fill is made, and read exactly as if worded then.
+
+
+class _PaperFill(FillResult):
+    __slots__ = ("_client_order_id",)
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "trade_id":  # only reached while the trade_id slot is empty
+            raise AttributeError(name)
+        self.trade_id = trade_id_for(self._client_order_id, self.filled_at)
+        return self.trade_id
+
+
+class _Filled(ExecutionResult):
+    __slots__ = ("_quantity", "_price")
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "reason":  # only reached while the reason slot is empty
+            raise AttributeError(name)
+        self.reason = f"filled {self._quantity} at {self._price}"
+        return self.reason
+
+
+_new = object.__new__
 
 
 class ExecutionEngine(Protocol):
@@ -111,7 +172,7 @@ class PaperFillModel:
     ) -> ExecutionResult:
         """Fill a MARKET order at ``price`` moved by the slippage (to the tick with ``rules``)."""
         problem = _basic_problem(request, "MARKET", rules)
-        if problem is None and not (price.is_finite() and price > 0):
+        if problem is None and not (price.is_finite() and price > _ZERO):
             problem = f"no valid market price ({price})"
         if problem is None and rules is not None and (failed := rules.check(request.quantity, price)):
             problem = f"fails the exchange filters: {', '.join(failed)}"
@@ -122,8 +183,11 @@ class PaperFillModel:
         else:
             moved = price * (BPS - self.slippage_bps) / BPS
         fill_price = _to_price(moved, rules)
-        quantity, capped = self._fillable(request.quantity, available_volume, rules)
-        if quantity <= 0:
+        if self.max_volume_fraction is None or available_volume is None:
+            quantity, capped = request.quantity, ""  # no volume cap
+        else:
+            quantity, capped = self._fillable(request.quantity, available_volume, rules)
+        if quantity <= _ZERO:
             return ExecutionResult("REJECTED", (), f"no volume to fill against ({capped})")
         fill = self._fill(request, fill_price, quantity, at, rules)
         if quantity < request.quantity:
@@ -133,6 +197,10 @@ class PaperFillModel:
                 f"filled {quantity} of {request.quantity} at {fill_price} ({capped}); "
                 "the rest of the market order is not filled",
             )
+        if type(quantity) is Decimal and type(fill_price) is Decimal:
+            filled = _new(_Filled)
+            filled.status, filled.fills, filled._quantity, filled._price = "FILLED", (fill,), quantity, fill_price
+            return filled
         return ExecutionResult("FILLED", (fill,), f"filled {quantity} at {fill_price}")
 
     def fill_limit(
@@ -211,16 +279,16 @@ class PaperFillModel:
         rules: MarketRules | None,
     ) -> FillResult:
         quote = price * quantity
-        fee = (quote * self.fee_bps / BPS).quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
-        return FillResult(
-            trade_id=trade_id_for(request.client_order_id, at),
-            price=price,
-            quantity=quantity,
-            quote_quantity=quote,
-            fee=fee,
-            fee_asset=rules.quote_asset if rules is not None else self.quote_asset,
-            filled_at=at,
-        )
+        fee = (quote * self.fee_bps / BPS).quantize(EIGHT_PLACES, ROUND_HALF_UP)
+        fee_asset = rules.quote_asset if rules is not None else self.quote_asset
+        order_id = request.client_order_id
+        if type(order_id) is str and isinstance(at, datetime) and at.tzinfo is not None:
+            # an aware time's timestamp() cannot fail: the id can wait until read
+            fill = _new(_PaperFill)
+            fill.price, fill.quantity, fill.quote_quantity, fill.fee = price, quantity, quote, fee
+            fill.fee_asset, fill.filled_at, fill._client_order_id = fee_asset, at, order_id
+            return fill
+        return FillResult(trade_id_for(order_id, at), price, quantity, quote, fee, fee_asset, at)
 
 
 def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | None) -> str | None:
@@ -228,7 +296,7 @@ def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | 
         return f"a {request.order_type} order cannot be filled as {order_type}"
     if request.side not in ("BUY", "SELL"):
         return f"unknown side {request.side!r}"
-    if not (request.quantity.is_finite() and request.quantity > 0):
+    if not (request.quantity.is_finite() and request.quantity > _ZERO):
         return f"quantity {request.quantity} is not positive"
     if not request.client_order_id:
         return "the order has no client order id"
@@ -240,7 +308,7 @@ def _basic_problem(request: OrderRequest, order_type: str, rules: MarketRules | 
 def _to_price(value: Decimal, rules: MarketRules | None) -> Decimal:
     if rules is not None:
         return rules.round_price(value)
-    return value.quantize(EIGHT_PLACES, rounding=ROUND_HALF_UP)
+    return value.quantize(EIGHT_PLACES, ROUND_HALF_UP)
 
 
 class PaperExecutionEngine:

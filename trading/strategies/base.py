@@ -140,6 +140,25 @@ def fmt_price(value: float) -> str:
     return f"{value:.8g}"
 
 
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def _params_key(params: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """A key that tells params apart exactly (by type and repr, so that 1 is
+    not 1.0 and -0.0 is not 0.0), or None for values other than plain numbers,
+    strings and None."""
+    if params is None:
+        return ()
+    if not isinstance(params, dict):
+        return None
+    key = []
+    for name, value in params.items():
+        if type(name) is not str or type(value) not in _PLAIN:
+            return None
+        key.append((name, type(value), repr(value)))
+    return tuple(key)
+
+
 class Strategy(ABC):
     """Base class of every strategy. Subclasses set ``name``, ``label`` and
     ``params_schema`` and implement ``warmup``, ``compute`` and ``explain``."""
@@ -153,7 +172,18 @@ class Strategy(ABC):
         return {}
 
     def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        return validate_params(self.params_schema, params, self.cross_check)
+        key = _params_key(params)
+        if key is None:
+            return validate_params(self.params_schema, params, self.cross_check)
+        # The same params validate the same way: remember the result (a copy
+        # is returned each time, so callers may change theirs).
+        known = self.__dict__.setdefault("_validated", {})
+        clean = known.get(key)
+        if clean is None:
+            clean = validate_params(self.params_schema, params, self.cross_check)
+            if len(known) < 256:
+                known[key] = clean
+        return dict(clean)
 
     def defaults(self) -> dict[str, Any]:
         return {spec.name: spec.default for spec in self.params_schema}

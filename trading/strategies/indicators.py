@@ -27,8 +27,53 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
     if window < 1:
         raise ValueError("window must be at least 1")
     if values.shape[0] >= window:
-        out[window - 1 :] = sliding_window_view(values, window).sum(axis=1) / window
+        out[window - 1 :] = window_sums(values, window) / window
     return out
+
+
+# numpy sums a row of doubles pairwise: runs under 8 one by one from 0; up to
+# 128 in 8 interleaved partial sums combined as ((0+1)+(2+3))+((4+5)+(6+7)),
+# then the rest one by one; longer runs split in two at a multiple of 8 below
+# half. The reduction starts from 0.
+_PAIRWISE_BLOCK = 128
+
+
+def window_sums(values: np.ndarray, window: int) -> np.ndarray:
+    """``sliding_window_view(values, window).sum(axis=1)``, bit for bit: the
+    same additions in the same order, done for all windows at once, column by
+    column, rather than one window at a time (several times faster)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    rows = values.shape[0] - window + 1
+
+    def column(i: int) -> np.ndarray:
+        return values[i : i + rows]
+
+    def pairwise(start: int, n: int) -> np.ndarray:
+        if n < 8:
+            total = np.zeros(rows)
+            for i in range(start, start + n):
+                total += column(i)
+            return total
+        if n <= _PAIRWISE_BLOCK:
+            partial = [column(start + j).copy() for j in range(8)]
+            i = 8
+            while i < n - n % 8:
+                for j in range(8):
+                    partial[j] += column(start + i + j)
+                i += 8
+            total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+                (partial[4] + partial[5]) + (partial[6] + partial[7])
+            )
+            for k in range(i, n):
+                total += column(start + k)
+            return total
+        half = n // 2
+        half -= half % 8
+        return pairwise(start, half) + pairwise(start + half, n - half)
+
+    if rows <= 0:
+        return np.empty(0, dtype=np.float64)
+    return 0.0 + pairwise(0, window)
 
 
 def previous_max(values: np.ndarray, window: int) -> np.ndarray:
