@@ -53,7 +53,17 @@ def best_of(times: int, work: Any) -> float:
     return best
 
 
+def _django() -> None:
+    """The bundled exchange filters are read through the market data module, a Django one."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+    import django
+
+    django.setup()
+
+
 def settings_for(limits: dict[str, Any]) -> Any:
+    _django()
     from risk.limits import RiskLimits
     from trading.backtest import BacktestSettings
     from trading.backtest_data import market_rules_for
