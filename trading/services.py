@@ -1,8 +1,9 @@
-"""Write services of the trading app: users' roles, bots and their config versions."""
+"""Write services of the trading app: users' roles, bots and their config
+versions, and a cycle run by hand."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ObjectDoesNotExist
@@ -12,6 +13,9 @@ from audit.actors import Actor
 from audit.services import record
 from trading.models import Bot, BotConfig
 from trading.validation import Conflict, InvalidInput, validate_config
+
+if TYPE_CHECKING:
+    from trading.cycle import CycleOutcome
 
 ROLE_NAMES = ("viewer", "operator", "admin")
 
@@ -203,3 +207,32 @@ def bot_config_rollback(
         rolled_back_to=target,
         **config_snapshot(target),
     )
+
+
+def cycle_trigger(*, bot: Bot, actor: Actor) -> CycleOutcome:
+    """One cycle of ``bot`` now, asked for by a person (a page button, the API).
+
+    The cycle itself decides everything (single flight, one action per candle,
+    the system state and the risk engine still gate any order). An exchange or
+    market data failure that escapes it becomes a ``failed`` outcome, recorded
+    as ``trading.cycle.failed``, so the person who asked gets a sentence rather
+    than an error page.
+    """
+    from trading import clock
+    from trading.adapters.errors import ExchangeError
+    from trading.cycle import CycleOutcome, run_cycle
+
+    now = clock.now()
+    try:
+        return run_cycle(bot, now, actor)
+    except ExchangeError as exc:
+        message = f"market data or the exchange failed: {exc}"
+        record(
+            "trading.cycle.failed",
+            actor,
+            message,
+            inputs={"now": now, "trigger": "manual"},
+            result={"error": type(exc).__name__},
+            bot=bot,
+        )
+        return CycleOutcome("failed", message)
