@@ -184,10 +184,9 @@ def _outcome_sentence(outcome: CycleOutcome) -> str:
     verdict = outcome.decision.verdict if outcome.decision else "no decision"
     if outcome.order is not None:
         order = outcome.order
-        return (
-            f"Cycle done: {signal}, risk {verdict}; {order.side.lower()} order {order.status.lower()}, "
-            f"{order.filled_quantity.normalize():f} {order.symbol} at {order.avg_fill_price}."
-        )
+        filled = f"{order.filled_quantity.normalize():f} {order.symbol}"
+        price = f" at {order.avg_fill_price.normalize():f}" if order.avg_fill_price else ""
+        return f"Cycle done: {signal}, risk {verdict}; {order.side.lower()} order {order.status.lower()}, {filled}{price}."
     return f"Cycle done: {signal}, risk {verdict}; no order."
 
 
