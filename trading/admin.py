@@ -9,9 +9,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from audit.actors import Actor, Role, role_of
-from trading import state
+from trading import scheduling, state
 from trading.admin_base import ReadOnlyAdmin
 from trading.models import (
+    Backtest,
     Bot,
     BotConfig,
     Candle,
@@ -99,7 +100,7 @@ class BotConfigInline(admin.TabularInline):
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ("name", "enabled", "cash", "last_cycle_at", "last_candle_time")
+    list_display = ("name", "enabled", "schedule_interval_seconds", "cash", "last_cycle_at", "last_candle_time")
     list_filter = ("enabled",)
     search_fields = ("name",)
     readonly_fields = (
@@ -111,7 +112,35 @@ class BotAdmin(admin.ModelAdmin):
         "cycle_lock_token",
         "cycle_locked_until",
     )
+    # A bot's schedule changes through the scheduling service (recorded), from
+    # these actions, the scheduler page or the API; not by editing the row.
+    schedule_fields = ("enabled", "schedule_interval_seconds")
     inlines = [BotConfigInline]
+    actions = ["switch_cycles_on", "switch_cycles_off"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.readonly_fields + (self.schedule_fields if obj is not None else ())
+
+    def has_manage_scheduler_permission(self, request: HttpRequest) -> bool:
+        return role_of(request.user) >= Role.OPERATOR
+
+    @admin.action(description="Switch scheduled cycles on for the selected bots", permissions=["manage_scheduler"])
+    def switch_cycles_on(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, enabled=True)
+
+    @admin.action(description="Switch scheduled cycles off for the selected bots", permissions=["manage_scheduler"])
+    def switch_cycles_off(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, enabled=False)
+
+    def _switch(self, request: HttpRequest, queryset: Any, *, enabled: bool) -> None:
+        actor = Actor.for_user(request.user)
+        names = []
+        for bot in queryset.order_by("name"):
+            scheduling.bot_set_schedule(bot=bot, actor=actor, enabled=enabled)
+            names.append(bot.name)
+        self.message_user(
+            request, f"Scheduled cycles {'on' if enabled else 'off'} for {', '.join(names)}.", messages.SUCCESS
+        )
 
 
 @admin.register(BotConfig)
@@ -182,3 +211,11 @@ class CycleRunAdmin(ReadOnlyAdmin):
     search_fields = ("bot__name", "signal_reason", "detail")
     date_hierarchy = "started_at"
     list_select_related = ("bot",)
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "requested_by", "strategy", "symbol", "timeframe", "status", "progress")
+    list_filter = ("status", "strategy", "symbol", "timeframe")
+    search_fields = ("requested_by", "strategy", "symbol", "error")
+    date_hierarchy = "created_at"

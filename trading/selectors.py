@@ -443,6 +443,8 @@ class BotSchedule:
 class SchedulerView:
     enabled: bool
     bots: list[BotSchedule]
+    # Read once per request: the page's header badge shows it too.
+    system_state: SystemState
 
 
 def scheduler_view() -> SchedulerView:
@@ -482,7 +484,7 @@ def scheduler_view() -> SchedulerView:
                 next_run_at=next_run,
             )
         )
-    return SchedulerView(enabled=current.scheduler_enabled, bots=rows)
+    return SchedulerView(enabled=current.scheduler_enabled, bots=rows, system_state=current)
 
 
 def bot_schedule(*, bot_id: int) -> BotSchedule:

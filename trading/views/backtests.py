@@ -24,10 +24,10 @@ LIST = "trading/backtests.html"
 DETAIL = "trading/backtest.html"
 
 
-def _list_context(request: HttpRequest, form: BacktestForm | None = None) -> dict[str, Any]:
+def _list_context(request: HttpRequest, form: BacktestForm | None = None, *, with_form: bool = True) -> dict[str, Any]:
     rows = Paginator(selectors.backtest_list(), PAGE_SIZE).get_page(request.GET.get("page"))
     context: dict[str, Any] = {"rows": rows}
-    if role_of(request.user) >= Role.OPERATOR:
+    if with_form and role_of(request.user) >= Role.OPERATOR:
         context["form"] = form or BacktestForm()
         context["cached"] = selectors.cached_series()
     return context
@@ -37,7 +37,7 @@ def _list_context(request: HttpRequest, form: BacktestForm | None = None) -> dic
 @page(Role.VIEWER)
 def backtests(request: HttpRequest) -> HttpResponse:
     if request.htmx:
-        return render(request, f"{LIST}#table", _list_context(request))
+        return render(request, f"{LIST}#table", _list_context(request, with_form=False))
     return render(request, LIST, _list_context(request))
 
 

@@ -26,7 +26,8 @@ TEMPLATE = "trading/scheduler.html"
 @require_GET
 @page(Role.VIEWER)
 def scheduler(request: HttpRequest) -> HttpResponse:
-    context = {"view": selectors.scheduler_view()}
+    view = selectors.scheduler_view()
+    context = {"view": view, "system_state": view.system_state}
     if request.htmx:
         return render(request, f"{TEMPLATE}#panel", context)
     return render(request, TEMPLATE, context)
