@@ -22,7 +22,7 @@ EVIDENCE = {"available": False, "reason": "no candles in this test"}
 
 
 def make_bot() -> Bot:
-    return BotConfigFactory(strategy="sma_cross", strategy_params={"fast": 10, "slow": 30}, risk_limits={}).bot
+    return BotConfigFactory(version=1, strategy="sma_cross", strategy_params={"fast": 10, "slow": 30}, risk_limits={}).bot
 
 
 def propose(bot: Bot, **kwargs: object) -> Approval:

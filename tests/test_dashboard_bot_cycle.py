@@ -63,7 +63,7 @@ def test_operator_runs_a_cycle_that_buys_and_reads_the_outcome(client, operator,
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="last-cycle"')
     order = Order.objects.get(bot=bot)
-    assert f"Cycle done: BUY signal, risk ALLOW; buy order filled, {order.filled_quantity.normalize():f} BTCUSDT" in html
+    assert f"Cycle done: BUY signal, allowed; buy order filled, {order.filled_quantity.normalize():f} BTCUSDT at " in html
     assert "by operator: done" in html  # the last cycle is now this one
     assert 'class="decision decision--allow">ALLOW<' in html
     assert Event.objects.get(type="trading.cycle.completed").actor == "operator"
@@ -79,6 +79,16 @@ def test_a_cycle_on_a_candle_already_handled_says_it_was_skipped(client, operato
 
     assert "Skipped: candle " in html and "already handled." in html
     assert Order.objects.filter(bot=bot).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_blocked_signal_says_which_rule_blocked_it(client, operator, bot) -> None:  # type: ignore[no-untyped-def]
+    SystemState.objects.filter(id=1).update(state="PAUSED")
+    clock_after_first_buy()
+    client.force_login(operator)
+    html = client.post("/bots/alpha/cycle/", **HTMX).content.decode()
+    assert "Cycle done: BUY signal, blocked by the risk engine (" in html and "); no order." in html
+    assert not Order.objects.exists()
 
 
 @pytest.mark.django_db
@@ -104,7 +114,7 @@ def test_a_plain_form_post_redirects_to_the_bot_with_the_outcome(client, operato
     client.force_login(operator)
     response = client.post("/bots/alpha/cycle/", follow=True)
     assert response.redirect_chain == [("/bots/alpha/", 302)]
-    assert "Cycle done: BUY signal, risk ALLOW" in response.content.decode()
+    assert "Cycle done: BUY signal, allowed; buy order filled" in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -288,10 +288,16 @@ def test_every_page_loads_without_a_console_error(tab: Tab, history: Any) -> Non
 
 
 def test_pages_fit_a_phone(browser: Any, live_server: Any, history: Any) -> None:
+    add_approvals_and_backtests(history, decided_per_bot=1)
+    done = Backtest.objects.filter(status="done").order_by("pk").first()
     phone = Tab(browser, live_server.url, PHONE)
     try:
         phone.log_in("operator")
-        for name, path in (("overview", "/"), ("bot", "/bots/bot-a/"), ("orders", "/orders/"), ("events", "/events/")):
+        for name, path in (
+            ("overview", "/"), ("bot", "/bots/bot-a/"), ("orders", "/orders/"), ("events", "/events/"),
+            ("approvals", "/approvals/"), ("scheduler", "/scheduler/"), ("backtests", "/backtests/"),
+            ("backtest", f"/backtests/{done.pk}/"),
+        ):
             page = phone.open(path)
             # Wide tables scroll inside their own box; the page itself never does.
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -415,4 +421,28 @@ def test_operator_changes_the_schedule_from_the_page(tab: Tab, history: Any) -> 
     assert list(Event.objects.filter(type__startswith="scheduler.").order_by("seq").values_list("type", flat=True)) == [
         "scheduler.bot.changed", "scheduler.bot.changed", "scheduler.disabled",
     ]
+    assert tab.errors == []
+
+
+def test_operator_runs_a_cycle_from_the_bot_page(tab: Tab, history: Any) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from playwright.sync_api import expect
+
+    from trading import clock
+    from trading.models import CycleRun
+
+    # The replay clock inside the bundled candles, so the cycle has a market to read.
+    clock.start_simulation(sim_start=datetime(2025, 6, 2, 12, 0, 5, tzinfo=UTC), speed=Decimal("1"))
+    tab.log_in("operator")
+    page = tab.open("/bots/bot-a/")
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_role("button", name="Run a cycle now").click()
+
+    expect(page.locator("#last-cycle .notice")).to_contain_text("Cycle done:")
+    assert page.evaluate("window.notReloaded") is True
+    assert CycleRun.objects.filter(bot__name="bot-a", actor="operator", status="done").count() == 1
+    tab.screenshot("bot-cycle-operator")
     assert tab.errors == []

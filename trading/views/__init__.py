@@ -181,13 +181,16 @@ def _outcome_sentence(outcome: CycleOutcome) -> str:
     if outcome.status == "failed":
         return f"The cycle failed and nothing was traded: {outcome.message}."
     signal = f"{outcome.signal.action.name} signal" if outcome.signal else "no signal"
-    verdict = outcome.decision.verdict if outcome.decision else "no decision"
+    decision = outcome.decision
     if outcome.order is not None:
         order = outcome.order
         filled = f"{order.filled_quantity.normalize():f} {order.symbol}"
         price = f" at {order.avg_fill_price.normalize():f}" if order.avg_fill_price else ""
-        return f"Cycle done: {signal}, risk {verdict}; {order.side.lower()} order {order.status.lower()}, {filled}{price}."
-    return f"Cycle done: {signal}, risk {verdict}; no order."
+        return f"Cycle done: {signal}, allowed; {order.side.lower()} order {order.status.lower()}, {filled}{price}."
+    if decision is not None and decision.verdict == "BLOCK":
+        why = "; ".join(r.message for r in decision.reasons if r.blocking)
+        return f"Cycle done: {signal}, blocked by the risk engine ({why}); no order."
+    return f"Cycle done: {signal}, nothing to trade."
 
 
 @require_POST
