@@ -31,10 +31,18 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# The offline demo: replayed real candles on an accelerated clock, paper trading,
+# web + worker + beat on the embedded broker. Ctrl-C stops everything.
 demo: install
-	DEBUG=true $(PY) manage.py migrate --noinput
-	DEBUG=true $(PY) manage.py seed_demo
-	DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
+	DEBUG=true MARKET_DATA=replay $(PY) manage.py migrate --noinput
+	DEBUG=true MARKET_DATA=replay $(PY) manage.py seed_demo
+	DEBUG=true MARKET_DATA=replay $(PY) manage.py demo --replay
+
+# The same on live Binance market data (paper trading), for a machine with internet.
+run: install
+	DEBUG=true MARKET_DATA=binance $(PY) manage.py migrate --noinput
+	DEBUG=true MARKET_DATA=binance $(PY) manage.py seed_demo --no-candles
+	DEBUG=true MARKET_DATA=binance $(PY) manage.py demo
 
 services:
 	@bash scripts/ensure_services.sh

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from approvals.models import Approval
 from audit.actors import Actor, Role
-from audit.services import record
+from audit.services import record, to_json_value
 from trading import state
 from trading.models import Bot, BotConfig
 from trading.services import config_snapshot
@@ -35,7 +35,7 @@ ALLOWED_KEYS = {
 }
 
 # Evidence builder: (bot, base config values, proposed values) → evidence dict.
-# The advisor package plugs the backtester in here; tests may pass their own.
+# The default is ``approvals.evidence.build`` (backtests before and after).
 EvidenceBuilder = Callable[[Bot, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
@@ -51,6 +51,11 @@ class ProposalInvalid(ApprovalError):
 class TooManyPending(ApprovalError):
     http_status = 409
     code = "too_many_pending"
+
+
+class DuplicateProposal(ApprovalError):
+    http_status = 409
+    code = "duplicate_proposal"
 
 
 class AlreadyDecided(ApprovalError):
@@ -108,6 +113,30 @@ def structured_diff(before: dict[str, Any], after: dict[str, Any], prefix: str =
     return changes
 
 
+def effective_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as it acts, every parameter and limit with its default
+    filled in, so that a diff reads "0.1 → 0.05" rather than "None → 0.05"."""
+    from dataclasses import fields
+    from decimal import Decimal
+
+    from risk.limits import RiskLimits
+    from trading.strategies.registry import get_strategy
+
+    try:
+        params = get_strategy(values["strategy"]).validate(values.get("strategy_params") or {})
+        limits = RiskLimits.from_dict(values.get("risk_limits") or {})
+    except (KeyError, ValueError):  # not valid as stored: show it as stored
+        return values
+    return {
+        **values,
+        "strategy_params": params,
+        "risk_limits": {
+            f.name: f"{value.normalize():f}" if isinstance(value := getattr(limits, f.name), Decimal) else value
+            for f in fields(limits)
+        },
+    }
+
+
 def proposed_values(base: BotConfig, kind: str, change: dict[str, Any]) -> dict[str, Any]:
     """The whole configuration that approving ``change`` would produce."""
     unknown = set(change) - ALLOWED_KEYS.get(kind, set())
@@ -148,7 +177,9 @@ def propose(
     """Record a proposal against the bot's active configuration.
 
     The proposed configuration is validated whole; evidence (before/after
-    backtests) is built unless given. At most ``APPROVALS_MAX_PENDING`` per bot.
+    backtests, :func:`approvals.evidence.build` unless another builder is
+    given) is built unless given. At most ``APPROVALS_MAX_PENDING`` per bot, and
+    never the same change twice pending.
     """
     if on_expiry not in Approval.OnExpiry.values:
         raise ProposalInvalid("unknown on_expiry policy", field_errors={"on_expiry": "must be none, pause or emergency_stop"})
@@ -160,19 +191,22 @@ def propose(
         raise ProposalInvalid(f"bot {bot.name} has no active configuration")
     after = proposed_values(base, kind, change)
     before = config_snapshot(base)
-    diff = structured_diff(before, after)
+    diff = structured_diff(effective_values(before), effective_values(after))
     if not diff:
         raise ProposalInvalid("the proposal changes nothing", field_errors={"change": "changes nothing"})
-    if evidence is None and evidence_builder is not None:
+    # Checked before the backtests too, so a full queue answers at once; the
+    # check that counts is the one under the bot's lock below.
+    _check_room(bot, kind, change)
+    if evidence is None:
+        if evidence_builder is None:
+            from approvals import evidence as default_evidence
+
+            evidence_builder = default_evidence.build
         evidence = evidence_builder(bot, before, after)
     now = now or timezone.now()
     with transaction.atomic():
         Bot.objects.select_for_update().get(pk=bot.pk)
-        pending = Approval.objects.filter(bot=bot, status=Status.PENDING).count()
-        if pending >= settings.APPROVALS_MAX_PENDING:
-            raise TooManyPending(
-                f"{bot.name} already has {pending} pending proposals (at most {settings.APPROVALS_MAX_PENDING})"
-            )
+        _check_room(bot, kind, change)
         approval = Approval.objects.create(
             kind=kind, bot=bot, base_config=base, change={"set": change, "diff": diff},
             rationale=rationale, evidence=evidence or {}, proposer=proposer.name,
@@ -189,6 +223,20 @@ def propose(
             bot=bot,
         )
     return approval
+
+
+def _check_room(bot: Bot, kind: str, change: dict[str, Any]) -> None:
+    pending = list(Approval.objects.filter(bot=bot, status=Status.PENDING).values_list("pk", "kind", "change"))
+    if len(pending) >= settings.APPROVALS_MAX_PENDING:
+        raise TooManyPending(
+            f"{bot.name} already has {len(pending)} pending proposals (at most {settings.APPROVALS_MAX_PENDING}): "
+            "decide those first"
+        )
+    # Compared as stored: the pending rows hold the change as JSON.
+    wanted = to_json_value(change)
+    for pk, pending_kind, pending_change in pending:
+        if pending_kind == kind and (pending_change or {}).get("set") == wanted:
+            raise DuplicateProposal(f"the same change is already pending as proposal #{pk}")
 
 
 def _require_decider(actor: Actor) -> None:

@@ -17,9 +17,9 @@ NEW_BOT = {
     "config": {
         "symbol": "ETHUSDT",
         "timeframe": "4h",
-        "strategy": "ema_trend",
+        "strategy": "sma_cross",
         "strategy_params": {"fast": 9, "slow": 21},
-        "risk_limits": {"max_position_pct": "0.25"},
+        "risk_limits": {"max_position_pct_equity": "0.25"},
     },
 }
 
@@ -46,7 +46,7 @@ def test_admin_creates_a_bot_with_its_first_config_version(admin_user) -> None: 
     assert bot.initial_cash == Decimal("12345.67890123")
     config = bot.configs.get()
     assert config.is_active and config.author == admin_user
-    assert config.risk_limits == {"max_position_pct": "0.25"}
+    assert config.risk_limits == {"max_position_pct_equity": "0.25"}
     assert list(Event.objects.order_by("seq").values_list("type", "actor")) == [
         ("trading.bot.created", "admin"),
         ("trading.config.created", "admin"),
@@ -58,14 +58,14 @@ def test_fractional_numbers_in_a_config_are_kept_as_exact_decimal_strings(admin_
     # Raw JSON, so that the literals arrive exactly as a client would write them.
     body = (
         '{"name": "eth-trend", "initial_cash": 100.10, "config": {"symbol": "ETHUSDT", "timeframe": "4h",'
-        ' "strategy": "ema_trend", "strategy_params": {"fast": 9, "slow": 21},'
-        ' "risk_limits": {"max_daily_loss": 0.1, "nested": {"x": 1.10}}}}'
+        ' "strategy": "sma_cross", "strategy_params": {"fast": 9, "slow": 21},'
+        ' "risk_limits": {"daily_loss_limit_pct": 0.10, "fraction_of_equity": 0.05}}}'
     )
     response = token_client(admin_user).post("/api/bots", body, content_type="application/json")
     assert response.status_code == 201
     assert response.json()["initial_cash"] == "100.10000000"
     config = BotConfig.objects.get(bot__name="eth-trend")
-    assert config.risk_limits == {"max_daily_loss": "0.1", "nested": {"x": "1.10"}}
+    assert config.risk_limits == {"daily_loss_limit_pct": "0.10", "fraction_of_equity": "0.05"}
     assert config.strategy_params == {"fast": 9, "slow": 21}
 
 

@@ -17,7 +17,7 @@ def bot(db):  # type: ignore[no-untyped-def]
     system = Actor.system()
     bot_config_create(
         bot=bot, actor=system, source=BotConfig.Source.SEED, symbol="BTCUSDT", timeframe="1h",
-        strategy="sma_cross", strategy_params={"fast": 10, "slow": 30}, risk_limits={"max_position": "0.5"},
+        strategy="sma_cross", strategy_params={"fast": 10, "slow": 30}, risk_limits={"max_position_pct_equity": "0.5"},
     )
     bot_config_create(bot=bot, actor=system, source=BotConfig.Source.MANUAL, strategy_params={"fast": 5, "slow": 30})
     bot_config_create(bot=bot, actor=system, source=BotConfig.Source.MANUAL, timeframe="4h")

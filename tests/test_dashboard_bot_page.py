@@ -100,7 +100,7 @@ def test_diff_of_a_missing_version_is_a_sentence(client, viewer, history) -> Non
 @pytest.mark.django_db
 def test_config_diff_lists_changed_added_and_removed_leaves(history) -> None:  # type: ignore[no-untyped-def]
     v1 = BotConfig(symbol="BTCUSDT", timeframe="1h", strategy="sma_cross",
-                   strategy_params={"fast": 10, "slow": 30}, risk_limits={"max_position": "0.5"}, mode="paper")
+                   strategy_params={"fast": 10, "slow": 30}, risk_limits={"max_position_pct_equity": "0.5"}, mode="paper")
     v2 = BotConfig(symbol="BTCUSDT", timeframe="4h", strategy="sma_cross",
                    strategy_params={"fast": "10", "band": 2}, risk_limits={}, mode="paper")
     rows = {row.key: (row.old, row.new, row.change) for row in config_diff(v1, v2)}
@@ -109,7 +109,7 @@ def test_config_diff_lists_changed_added_and_removed_leaves(history) -> None:  #
         "strategy_params.band": ("", "2", "added"),
         "strategy_params.fast": ("10", '"10"', "changed"),
         "strategy_params.slow": ("30", "", "removed"),
-        "risk_limits.max_position": ('"0.5"', "", "removed"),
+        "risk_limits.max_position_pct_equity": ('"0.5"', "", "removed"),
     }
 
 

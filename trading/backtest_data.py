@@ -48,6 +48,9 @@ def _between(candles: Candles, start: datetime | None, end: datetime | None) -> 
 
 
 def _from_cache(symbol: str, timeframe: str, start: datetime | None, end: datetime | None) -> Candles:
+    from django.db.models import FloatField
+    from django.db.models.functions import Cast
+
     from trading.models import Candle
 
     rows = Candle.objects.filter(symbol=symbol, timeframe=timeframe)
@@ -55,7 +58,12 @@ def _from_cache(symbol: str, timeframe: str, start: datetime | None, end: dateti
         rows = rows.filter(open_time__gte=start)
     if end:
         rows = rows.filter(open_time__lte=end)
-    values = rows.order_by("open_time").values_list("open_time", "open", "high", "low", "close", "volume")
+    # Cast in the query: the candles become float64 anyway, and Django's Decimal
+    # conversion of five columns per row was most of the time of a month of 1m.
+    prices = {name[0]: Cast(name, FloatField()) for name in ("open", "high", "low", "close")}
+    values = rows.order_by("open_time").annotate(**prices, v=Cast("volume", FloatField())).values_list(
+        "open_time", "o", "h", "l", "c", "v"
+    )
     return Candles.from_rows(symbol, timeframe, ((to_ms(r[0]), *r[1:]) for r in values.iterator(chunk_size=5000)))
 
 

@@ -29,7 +29,7 @@ from audit.actors import Actor
 from audit.services import record
 from risk.engine import Decision, PortfolioView, RiskSignal, evaluate
 from risk.limits import RiskLimits
-from trading import market_data, state, timeframes
+from trading import failpoints, market_data, state, timeframes
 from trading.adapters.errors import ExchangeError
 from trading.candles import Candles, to_decimal
 from trading.execution.paper import ExecutionResult, OrderRequest, PaperFillModel
@@ -50,8 +50,6 @@ from trading.portfolio import Portfolio, PositionState
 from trading.strategies.base import Signal
 from trading.strategies.registry import get_strategy
 
-# A cycle that dies (worker killed) frees its bot after this long.
-LEASE = timedelta(minutes=5)
 # Consecutive losing trades are counted among this many recent sells.
 LOSS_LOOKBACK = 50
 # Sharpe/Sortino of a live bot are computed over its recent equity snapshots.
@@ -93,7 +91,10 @@ def run_cycle(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     claimed = (
         Bot.objects.filter(pk=bot.pk)
         .filter(Q(cycle_locked_until__isnull=True) | Q(cycle_locked_until__lt=real_now))
-        .update(cycle_lock_token=token, cycle_locked_until=real_now + LEASE)
+        .update(
+            cycle_lock_token=token,
+            cycle_locked_until=real_now + timedelta(seconds=settings.CYCLE_LEASE_SECONDS),
+        )
     )
     if claimed != 1:
         return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
@@ -140,10 +141,8 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     symbol, timeframe = config.symbol, config.timeframe
 
     # 1. market data
-    holes = False
     try:
-        report = market_data.refresh(symbol, timeframe, now=now)
-        holes = bool(report.gaps)
+        market_data.refresh(symbol, timeframe, now=now)
     except ExchangeError as exc:
         # Carry on with what is cached: the risk engine blocks on a newest
         # candle that has grown too old (STALE_DATA).
@@ -156,6 +155,8 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     if len(candles) == 0:
         return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
     last = len(candles) - 1
+    # Indicators over a series with missing candles are wrong: trade on none.
+    holes = bool((np.diff(candles.open_time) != timeframes.seconds(timeframe) * 1000).any())
     candle_ms = int(candles.open_time[last])
     candle_time = timeframes.from_ms(candle_ms)
     if bot.last_candle_time is not None and candle_time <= bot.last_candle_time:
@@ -275,6 +276,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         # The client order id exists: a duplicated cycle for this candle lost the race.
         return _skip(bot, now, actor, "duplicate_order",
                      f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
+    failpoints.hit("cycle.after_commit")
     return CycleOutcome("done", run.detail, run, order, decision, signal)
 
 

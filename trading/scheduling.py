@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -21,6 +22,8 @@ CYCLE_TASK = "trading.tasks.run_cycle"
 EXPIRY_TASK = "approvals.tasks.expire_approvals"
 EXPIRY_TASK_NAME = "approvals: expire due proposals"
 EXPIRY_EVERY_SECONDS = 30
+ADVISOR_TASK = "approvals.tasks.run_advisors"
+ADVISOR_TASK_NAME = "approvals: run the advisors"
 MIN_INTERVAL_SECONDS = 1
 MAX_INTERVAL_SECONDS = 7 * 86400
 
@@ -71,10 +74,16 @@ def bot_schedule_remove(*, bot: Bot) -> None:
 
 
 def ensure_system_tasks() -> None:
-    """The schedules that exist regardless of bots (approval expiry every 30 s)."""
+    """The schedules that exist regardless of bots: approval expiry every 30 s,
+    the advisors every ``ADVISOR_INTERVAL_MINUTES`` (idempotent; follows the setting)."""
     PeriodicTask.objects.update_or_create(
         name=EXPIRY_TASK_NAME,
         defaults={"task": EXPIRY_TASK, "interval": _interval(EXPIRY_EVERY_SECONDS), "enabled": True},
+    )
+    PeriodicTask.objects.update_or_create(
+        name=ADVISOR_TASK_NAME,
+        defaults={"task": ADVISOR_TASK, "interval": _interval(settings.ADVISOR_INTERVAL_MINUTES * 60),
+                  "enabled": True},
     )
 
 

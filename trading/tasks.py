@@ -11,6 +11,8 @@ from audit.services import record
 from trading import clock, scheduling
 from trading.models import Bot
 
+LATE_GRACE_SECONDS = 10
+
 
 def sent_at(request: object) -> float | None:
     value = getattr(request, "sent_at", None)
@@ -32,7 +34,10 @@ def run_cycle(self, bot_id: int) -> str:  # type: ignore[no-untyped-def]
         return "scheduler off"
     interval = scheduling.interval_seconds(bot)
     stamped = sent_at(self.request)
-    if stamped is not None and time.time() - stamped > interval:
+    # Late means a backlog (a worker was down), not the broker's own delivery
+    # time: a tick is skipped when it is more than one interval late, and never
+    # for less than LATE_GRACE_SECONDS.
+    if stamped is not None and time.time() - stamped > max(interval, LATE_GRACE_SECONDS):
         lateness = round(time.time() - stamped, 1)
         record(
             "trading.cycle.skipped",

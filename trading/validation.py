@@ -2,9 +2,9 @@
 
 ``bot_config_create`` calls :func:`validate_config` on the merged values of
 every new version, whichever way it comes (API, admin, approval, rollback).
-Strategy names and parameters (``trading.strategies.registry``) and risk
-limits (``risk.limits``) plug in here once those modules exist; until then the
-shape is checked.
+The shape is checked first, then the strategy's parameters against its
+schema (``trading.strategies``) and the risk limits against their bounds
+(``risk.limits``).
 """
 
 from __future__ import annotations
@@ -99,11 +99,30 @@ def validate_config(values: dict[str, Any]) -> dict[str, Any]:
         errors["mode"] = ["live mode needs LIVE_TRADING_ENABLED=true"]
     if errors:
         raise ConfigInvalid(errors)
-    values = {
-        **values,
-        "strategy_params": exact_numbers(values.get("strategy_params", {})),
-        "risk_limits": exact_numbers(values.get("risk_limits", {})),
-    }
-    # Plug-in point: strategy registry (get_strategy + validate_params) and
-    # RiskLimits.from_dict go here, their field errors merged into ConfigInvalid.
-    return values
+    from risk.limits import RiskLimits
+    from trading.strategies.registry import UnknownStrategy, get_strategy
+
+    # Strategy parameters are plain numbers for the indicator maths, checked
+    # against the strategy's own schema (defaults filled in, so every version
+    # says exactly what it runs with); risk limits are money, kept as exact
+    # decimal strings and checked against their bounds.
+    params: dict[str, Any] = {}
+    try:
+        strategy_obj = get_strategy(strategy)
+    except UnknownStrategy as exc:
+        errors["strategy"] = [str(exc).strip("'\"")]
+    else:
+        try:
+            params = strategy_obj.validate(values.get("strategy_params") or {})
+        except ValueError as exc:
+            for key, message in getattr(exc, "field_errors", {"": str(exc)}).items():
+                errors[f"strategy_params.{key}".rstrip(".")] = [message]
+    limits = exact_numbers(values.get("risk_limits") or {})
+    try:
+        RiskLimits.from_dict(limits)
+    except ValueError as exc:
+        for key, message in getattr(exc, "field_errors", {"": str(exc)}).items():
+            errors[f"risk_limits.{key}".rstrip(".")] = [message]
+    if errors:
+        raise ConfigInvalid(errors)
+    return {**values, "strategy_params": params, "risk_limits": limits}

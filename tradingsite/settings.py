@@ -265,7 +265,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task not acknowledged within this many seconds (its worker died) is
+# delivered again (Redis). No retry countdown or ETA may exceed it.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+# Only Redis knows a visibility timeout (the SQLAlchemy transport passes its
+# options to create_engine, which refuses unknown ones).
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT} if CELERY_BROKER_URL.startswith(("redis", "rediss")) else {}
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -277,6 +284,9 @@ BINANCE_API_SECRET = env_str("BINANCE_API_SECRET")
 BINANCE_TESTNET = env_bool("BINANCE_TESTNET", True)
 BINANCE_BASE_URL = env_url("BINANCE_BASE_URL", "", schemes=("http", "https"))
 MARKET_DATA = env_choice("MARKET_DATA", "replay", ("binance", "replay"))
+# A cycle whose worker died frees its bot after this long (longer than the
+# task's hard time limit, so a slow cycle never loses its lease).
+CYCLE_LEASE_SECONDS = env_int("CYCLE_LEASE_SECONDS", 300, minimum=1)
 # The paper engine's costs: taker fee and slippage in basis points (10 bps = 0.1 %).
 PAPER_FEE_BPS = env_decimal("PAPER_FEE_BPS", "10", minimum="0", maximum="1000")
 PAPER_SLIPPAGE_BPS = env_decimal("PAPER_SLIPPAGE_BPS", "0", minimum="0", maximum="1000")
@@ -292,6 +302,14 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "", schemes=("http", "https"))
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 APPROVAL_TTL_MINUTES = env_int("APPROVAL_TTL_MINUTES", 60, minimum=1)
 APPROVALS_MAX_PENDING = env_int("APPROVALS_MAX_PENDING", 3, minimum=1)
+# The OpenAI client: seconds a request may take, and retries of 429/5xx/timeouts.
+OPENAI_TIMEOUT_SECONDS = env_int("OPENAI_TIMEOUT_SECONDS", 30, minimum=1)
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2, minimum=0)
+# Every proposal is backtested before and after over this many days of the bot's cached candles.
+ADVISOR_EVIDENCE_DAYS = env_int("ADVISOR_EVIDENCE_DAYS", 30, minimum=1)
+# The advisors' beat schedule; the OpenAI advisor runs on it only when switched on.
+ADVISOR_INTERVAL_MINUTES = env_int("ADVISOR_INTERVAL_MINUTES", 60, minimum=1)
+ADVISOR_SCHEDULE_OPENAI = env_bool("ADVISOR_SCHEDULE_OPENAI", False)
 
 # --- logging: never log secrets; the formatter carries no request bodies. ----
 LOGGING = {
@@ -300,4 +318,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # HTTP clients log every request URL at INFO: noise, and some URLs carry a
+    # token in their path (Telegram's /bot<token>/…).
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "openai")},
 }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.fakes import openai as fake_openai_module
 from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance, FakeBinanceServer
 from trading.adapters.binance import reset_adapters
 
@@ -33,3 +34,19 @@ def fake_binance(settings) -> Iterator[FakeBinance]:  # type: ignore[no-untyped-
     finally:
         server.stop()
         reset_adapters()
+
+
+@pytest.fixture
+def fake_openai(settings) -> Iterator[fake_openai_module.FakeOpenAI]:  # type: ignore[no-untyped-def]
+    """A fake OpenAI chat completions API on 127.0.0.1 with the settings pointed at it."""
+    fake = fake_openai_module.FakeOpenAI()
+    server = fake_openai_module.FakeOpenAIServer(fake).start()
+    settings.OPENAI_API_KEY = fake_openai_module.API_KEY
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_MODEL = fake_openai_module.MODEL
+    settings.OPENAI_TIMEOUT_SECONDS = 5
+    settings.OPENAI_MAX_RETRIES = 2
+    try:
+        yield fake
+    finally:
+        server.stop()

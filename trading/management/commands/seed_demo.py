@@ -32,6 +32,10 @@ def demo_logins_path():  # type: ignore[no-untyped-def]
 class Command(BaseCommand):
     help = "Create the demo users, the btc-sma bot and its candles (passwords kept in var/demo-logins.json)."
 
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--no-candles", action="store_true",
+                            help="skip importing the bundled candles (live market data)")
+
     def handle(self, *args: Any, **options: Any) -> None:
         path = demo_logins_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +55,8 @@ class Command(BaseCommand):
         for name in DEMO_USERS:
             self.stdout.write(f"  {name:<9} password: {logins[name]}")
         self._seed_bot()
-        self._seed_candles()
+        if not options["no_candles"]:
+            self._seed_candles()
 
     def _seed_bot(self) -> None:
         actor = Actor(name="seed_demo", role=Role.ADMIN)
