@@ -62,3 +62,20 @@ def actors() -> dict[str, Actor]:
         "admin": Actor("admin", Role.ADMIN),
         "system": Actor.system(),
     }
+
+
+@pytest.fixture
+def eager_celery(settings):  # type: ignore[no-untyped-def]
+    """Tasks queued on commit run at once, in the test's thread, and raise.
+
+    Set on the Celery app as well as in the settings: a value set on
+    ``app.conf`` (another test may have) hides the Django setting.
+    """
+    from tradingsite.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_TASK_EAGER_PROPAGATES = True
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before

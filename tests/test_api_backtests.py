@@ -38,15 +38,9 @@ def candles(settings, db):  # type: ignore[no-untyped-def]
     return report
 
 
-@pytest.fixture
-def eager(settings):  # type: ignore[no-untyped-def]
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
-
-
 @pytest.mark.django_db
 def test_operator_queues_a_backtest_and_reads_its_results(
-    candles, eager, operator, django_capture_on_commit_callbacks
+    candles, eager_celery, operator, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
     client = token_client(operator)
 

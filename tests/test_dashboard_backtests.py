@@ -34,12 +34,6 @@ def candles(settings, db):  # type: ignore[no-untyped-def]
     market_data.refresh("BTCUSDT", "1h", now=END + timedelta(hours=1), since=START, source=ReplaySource())
 
 
-@pytest.fixture
-def eager(settings):  # type: ignore[no-untyped-def]
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
-
-
 @pytest.mark.django_db
 def test_viewer_sees_past_runs_but_no_form(client, viewer) -> None:  # type: ignore[no-untyped-def]
     Backtest.objects.create(requested_by="operator", symbol="BTCUSDT", timeframe="1h", strategy="sma_cross")
@@ -64,7 +58,7 @@ def test_operator_form_offers_every_strategy_with_its_defaults_and_bounds(client
 
 
 @pytest.mark.django_db
-def test_form_to_job_to_results_on_real_candles(client, operator, candles, eager, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_form_to_job_to_results_on_real_candles(client, operator, candles, eager_celery, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     client.force_login(operator)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -3,8 +3,11 @@ scheduling services (beat's tasks follow, an event records it)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from audit.models import Event
@@ -35,6 +38,20 @@ def test_viewer_sees_each_bots_schedule_and_no_switch(client, viewer, bots) -> N
     assert "at beat's next tick" in html
     assert "Your role (viewer) can watch the schedule but not change it." in html
     assert "<form" not in html.split('id="scheduler"')[1].split("</main>")[0]
+
+
+@pytest.mark.django_db
+def test_a_run_well_past_its_time_is_flagged(client, viewer, bots) -> None:  # type: ignore[no-untyped-def]
+    alpha, beta = bots
+    now = timezone.now()
+    PeriodicTask.objects.filter(name=scheduling.task_name(alpha)).update(last_run_at=now - timedelta(minutes=10))
+    PeriodicTask.objects.filter(name=scheduling.task_name(beta)).update(last_run_at=now - timedelta(minutes=1))
+    client.force_login(viewer)
+    html = client.get("/scheduler/").content.decode()
+    alpha_row = html.split(f'id="schedule-{alpha.pk}"')[1].split("</tr>")[0]
+    beta_row = html.split(f'id="schedule-{beta.pk}"')[1].split("</tr>")[0]
+    assert "overdue: is beat running?" in alpha_row  # due 9 minutes ago
+    assert "overdue" not in beta_row  # due in 14 minutes
 
 
 @pytest.mark.django_db

@@ -437,6 +437,12 @@ class BotSchedule:
     scheduled: bool
     last_run_at: datetime | None
     next_run_at: datetime | None
+    # The next run is well past: beat may not be running.
+    overdue: bool = False
+
+
+# How late a run may be before the page says so (beat checks its schedule every few seconds).
+OVERDUE_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -454,6 +460,7 @@ def scheduler_view() -> SchedulerView:
     from trading import scheduling
 
     current = state.current()
+    now = timezone.now()
     bots = list(bot_list().order_by("name"))
     tasks = {
         task.name: task
@@ -482,6 +489,7 @@ def scheduler_view() -> SchedulerView:
                 scheduled=scheduled,
                 last_run_at=last_run,
                 next_run_at=next_run,
+                overdue=next_run is not None and next_run < now - OVERDUE_AFTER,
             )
         )
     return SchedulerView(enabled=current.scheduler_enabled, bots=rows, system_state=current)
