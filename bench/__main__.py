@@ -11,7 +11,7 @@ import json
 import sys
 import traceback
 
-MODULES = ("backtest", "cycle", "market_data", "api_load", "dashboard", "scheduling", "advisor")
+MODULES = ("backtest", "cycle", "market_data", "api_load", "dashboard", "scheduling", "advisor", "chaos")
 
 
 def main(argv: list[str]) -> int:

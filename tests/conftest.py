@@ -7,7 +7,7 @@ from audit.actors import Actor, Role
 from tests.factories import UserFactory
 
 ROLE_NAMES = ("viewer", "operator", "admin")
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.telegram_fixtures", "tests.live_support"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -126,7 +126,7 @@ def test_a_cycle_while_another_holds_the_bot_is_skipped_as_locked(replay, operat
 
 
 @pytest.mark.django_db
-def test_market_data_failure_is_a_503_sentence_and_recorded(replay, operator) -> None:  # type: ignore[no-untyped-def]
+def test_a_market_data_failure_is_a_skipped_cycle_that_says_why(replay, operator) -> None:  # type: ignore[no-untyped-def]
     bot = make_bot()
     # Candles are cached, but the replay has no price for a time past its data.
     run_clock_at(just_after_close_of_first(replay, 1))
@@ -136,11 +136,12 @@ def test_market_data_failure_is_a_503_sentence_and_recorded(replay, operator) ->
 
     response = client.post(f"/api/bots/{bot.pk}/cycle")
 
-    assert response.status_code == 503
-    assert response.json()["code"] == "market_data_unavailable"
-    assert "no replay candle" in response.json()["detail"]
-    failed = Event.objects.get(type="trading.cycle.failed", bot=bot)
-    assert failed.actor == "operator" and failed.result == {"error": "MarketDataUnavailable"}
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "skipped" and body["skip_reason"] == "exchange_error"
+    assert "the exchange failed the cycle during market data: no replay candle" in body["message"]
+    skipped = Event.objects.filter(type="trading.cycle.skipped", bot=bot).latest("seq")
+    assert skipped.actor == "operator" and skipped.result["skipped"] == "exchange_error"
     # the bot is free again for the next cycle
     assert Bot.objects.get(pk=bot.pk).cycle_locked_until is None
 

@@ -22,6 +22,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 NEW_BOT = {"name": "beta", "config": {"symbol": "ETHUSDT", "timeframe": "1h", "strategy": "sma_cross"}}
 LOGIN = {"username": "viewer", "password": "correct-horse-battery"}
+LIVE_ORDER = {"bot": "alpha", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("bot-config-rollback", "POST"): Case((401, 403, 403, 201)),
     ("order-list", "GET"): Case((401, 200, 200, 200)),
     ("order-csv", "GET"): Case((401, 200, 200, 200)),
+    # admin only; with live trading off (the test settings) the admin's order is refused by its gate
+    ("order-live", "POST"): Case((401, 403, 403, 409), body=LIVE_ORDER),
     ("fill-list", "GET"): Case((401, 200, 200, 200)),
     ("fill-csv", "GET"): Case((401, 200, 200, 200)),
     ("position-list", "GET"): Case((401, 200, 200, 200)),

@@ -21,6 +21,7 @@ CHECKED_APPS = {"trading", "audit", "approvals", "auth", "knox", "axes", "sessio
 
 VALID_CONFIG = {"symbol": "BTCUSDT", "timeframe": "1h", "strategy": "sma_cross"}
 BACKTEST = {"strategy": "sma_cross", **BACKTEST_MARKET}
+LIVE_ORDER = {"bot": "alpha", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"}
 TAKES_NO_INPUT = {
     ("auth-logout", "POST"): "revokes the caller's own token; it reads no body",
     ("bot-cycle", "POST"): "runs one cycle of the bot in the URL; it reads no body",
@@ -126,6 +127,18 @@ MALFORMED: dict[tuple[str, str], list[tuple[Any, str]]] = {
         ({**BACKTEST, "initial_cash": "0"}, "initial_cash"),
         ({**BACKTEST, "bot": 999999}, "bot"),
         ('{"strategy": "sma_cross", "strategy_params": {"fast": Infinity}}', "detail"),
+    ],
+    ("order-live", "POST"): [
+        ({}, "bot"),
+        ({**LIVE_ORDER, "side": "HOLD"}, "side"),
+        ({**LIVE_ORDER, "quantity": "-1"}, "quantity"),
+        ({**LIVE_ORDER, "quantity": "lots"}, "quantity"),
+        ({**LIVE_ORDER, "quantity": "0.000000001"}, "quantity"),
+        ({**LIVE_ORDER, "price": "0"}, "price"),
+        ({**LIVE_ORDER, "bot": "nobody"}, "bot"),
+        ({**LIVE_ORDER, "symbol": "ETHUSDT"}, "symbol"),
+        ({**LIVE_ORDER, "client_order_id": "has spaces"}, "client_order_id"),
+        ("{not json", "detail"),
     ],
 }
 

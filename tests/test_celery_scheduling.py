@@ -88,17 +88,17 @@ def test_beat_and_worker_run_cycles_expire_proposals_and_pausing_stops_trading(r
     )
     env = child_env(redis_url)
     with worker(env, tmp_path) as w, beat(env, tmp_path) as b:
-        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 150, "a scheduled cycle to place an order", w, b)
-        wait_until(lambda: Approval.objects.get(pk=proposal.pk).status == "EXPIRED", 60, "the expiry task", w, b)
+        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 240, "a scheduled cycle to place an order", w, b)
+        wait_until(lambda: Approval.objects.get(pk=proposal.pk).status == "EXPIRED", 120, "the expiry task", w, b)
 
         state.pause(actor=ADMIN, reason="test")
         # the tick already running may finish on the old state: settle one tick
         mark = CycleRun.objects.latest("pk").pk
-        wait_until(lambda: CycleRun.objects.filter(pk__gt=mark, status="done").exists(), 60, "a tick after pausing", w, b)
+        wait_until(lambda: CycleRun.objects.filter(pk__gt=mark, status="done").exists(), 120, "a tick after pausing", w, b)
         mark = CycleRun.objects.latest("pk").pk
         orders = Order.objects.count()
         wait_until(
-            lambda: CycleRun.objects.filter(pk__gt=mark, signal__in=["BUY", "SELL"]).exists(), 150,
+            lambda: CycleRun.objects.filter(pk__gt=mark, signal__in=["BUY", "SELL"]).exists(), 240,
             "a BUY or SELL signal while paused", w, b,
         )
     after = CycleRun.objects.filter(pk__gt=mark)
@@ -117,8 +117,8 @@ def test_a_worker_killed_after_its_cycle_committed_yields_one_order(redis_url, r
     from trading.tasks import run_cycle
 
     buy = first_buy_index(replay, after=60)
-    # the simulated clock sits just after the BUY candle closed, at real pace
-    bot = setup_bot(replay, start_index=buy + 1, speed=1, interval=None)
+    # the simulated clock stands still just after the BUY candle closed
+    bot = setup_bot(replay, start_index=buy + 1, speed=0, interval=None)
     scheduling.scheduler_set_enabled(enabled=False, actor=ADMIN)  # no beat: we send the task ourselves
     scheduling.scheduler_set_enabled(enabled=True, actor=ADMIN)
     PeriodicTask.objects.filter(name=scheduling.task_name(bot)).update(enabled=False)
@@ -136,7 +136,7 @@ def test_a_worker_killed_after_its_cycle_committed_yields_one_order(redis_url, r
     dying = child_env(redis_url, TRADING_FAILPOINTS="cycle.after_commit=sleep:120", CYCLE_LEASE_SECONDS="3")
     with worker(dying, tmp_path, name="dying") as w:
         send(run_cycle, redis_url, bot.pk)
-        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 60, "the order to be committed", w)
+        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 120, "the order to be committed", w)
         w.kill(signal.SIGKILL)
     assert Order.objects.filter(bot=bot).count() == 1
 
@@ -146,7 +146,7 @@ def test_a_worker_killed_after_its_cycle_committed_yields_one_order(redis_url, r
     rescuer = child_env(redis_url, CELERY_VISIBILITY_TIMEOUT="2", CYCLE_LEASE_SECONDS="3")
     before = Event.objects.filter(type="trading.cycle.skipped").count()
     with worker(rescuer, tmp_path, name="rescuer") as w:
-        wait_until(lambda: Event.objects.filter(type="trading.cycle.skipped").count() > before, 90,
+        wait_until(lambda: Event.objects.filter(type="trading.cycle.skipped").count() > before, 120,
                    "the redelivered cycle", w)
     assert Order.objects.filter(bot=bot).count() == 1
     skipped = Event.objects.filter(type="trading.cycle.skipped").order_by("-seq").first()
@@ -158,7 +158,7 @@ def test_two_beats_by_mistake_still_give_one_cycle_per_candle(redis_url, replay,
     bot = setup_bot(replay, start_index=60, speed=60)
     env = child_env(redis_url)
     with worker(env, tmp_path, concurrency=2) as w, beat(env, tmp_path, "beat-a") as a, beat(env, tmp_path, "beat-b") as b:
-        wait_until(lambda: CycleRun.objects.filter(bot=bot, status="done").count() >= 12, 120,
+        wait_until(lambda: CycleRun.objects.filter(bot=bot, status="done").count() >= 12, 240,
                    "a dozen cycles", w, a, b)
     done = list(CycleRun.objects.filter(bot=bot, status="done").values_list("candle_time", flat=True))
     assert len(done) == len(set(done)), "a candle was traded twice"
@@ -171,7 +171,7 @@ def test_scheduling_works_on_the_embedded_broker(replay, tmp_path) -> None:  # t
     bot = setup_bot(replay, start_index=60, speed=60)
     env = child_env(f"sqla+sqlite:///{tmp_path}/broker.sqlite3")
     with worker(env, tmp_path) as w, beat(env, tmp_path) as b:
-        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 150, "an order over the embedded broker", w, b)
+        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 240, "an order over the embedded broker", w, b)
     assert CycleRun.objects.filter(bot=bot, status="done").count() >= 2
     assert Event.objects.filter(type="trading.order.filled", bot=bot).exists()
 
@@ -181,7 +181,7 @@ def test_scheduled_cycles_on_postgresql(redis_url, replay, tmp_path) -> None:  #
     bot = setup_bot(replay, start_index=60, speed=60)
     env = child_env(redis_url)
     with worker(env, tmp_path, concurrency=2) as w, beat(env, tmp_path) as b:
-        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 150, "an order on PostgreSQL", w, b)
+        wait_until(lambda: Order.objects.filter(bot=bot).exists(), 240, "an order on PostgreSQL", w, b)
     done = list(CycleRun.objects.filter(bot=bot, status="done").values_list("candle_time", flat=True))
     assert len(done) == len(set(done))
     assert verify_chain().ok

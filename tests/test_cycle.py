@@ -48,7 +48,7 @@ def running(db):  # type: ignore[no-untyped-def]
 
 def make_bot(symbol: str = "BTCUSDT", timeframe: str = "1m", **limits: object) -> Bot:
     config = BotConfigFactory(
-        symbol=symbol, timeframe=timeframe, strategy="sma_cross",
+        version=1, symbol=symbol, timeframe=timeframe, strategy="sma_cross",
         strategy_params={"fast": 10, "slow": 30}, risk_limits=dict(limits),
     )
     return config.bot

@@ -92,7 +92,7 @@ def test_a_blocked_signal_says_which_rule_blocked_it(client, operator, bot) -> N
 
 
 @pytest.mark.django_db
-def test_a_market_data_failure_is_a_sentence_and_an_event(client, operator, bot) -> None:  # type: ignore[no-untyped-def]
+def test_a_market_data_failure_is_told_as_a_skip_with_its_reason(client, operator, bot) -> None:  # type: ignore[no-untyped-def]
     clock_after_first_buy()
     client.force_login(operator)
     client.post("/bots/alpha/cycle/", **HTMX)  # fills the candle cache
@@ -102,9 +102,9 @@ def test_a_market_data_failure_is_a_sentence_and_an_event(client, operator, bot)
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "The cycle failed and nothing was traded: market data or the exchange failed: no replay candle" in html
+    assert "Skipped: the exchange failed the cycle during market data: no replay candle" in html
     assert "Traceback" not in html
-    assert Event.objects.get(type="trading.cycle.failed").actor == "operator"
+    assert Event.objects.filter(type="trading.cycle.skipped").latest("seq").actor == "operator"
     assert Bot.objects.get(pk=bot.pk).cycle_locked_until is None
 
 

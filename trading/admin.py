@@ -13,6 +13,7 @@ from trading import scheduling, state
 from trading.admin_base import ReadOnlyAdmin
 from trading.models import (
     Backtest,
+    BalanceMismatch,
     Bot,
     BotConfig,
     Candle,
@@ -24,6 +25,8 @@ from trading.models import (
     Position,
     SystemState,
 )
+from trading.validation import Conflict, InvalidInput
+from tradingsite.errors import ServiceError
 
 
 class StateChangeForm(forms.Form):
@@ -98,9 +101,17 @@ class BotConfigInline(admin.TabularInline):
         return False
 
 
+class BotActionForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    confirm = forms.BooleanField(required=False)
+
+
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ("name", "enabled", "schedule_interval_seconds", "cash", "last_cycle_at", "last_candle_time")
+    list_display = (
+        "name", "enabled", "schedule_interval_seconds", "cash", "last_cycle_at", "last_candle_time",
+        "trading_blocked_reason",
+    )
     list_filter = ("enabled",)
     search_fields = ("name",)
     readonly_fields = (
@@ -111,24 +122,32 @@ class BotAdmin(admin.ModelAdmin):
         "last_candle_time",
         "cycle_lock_token",
         "cycle_locked_until",
+        # Cleared only by acknowledging what blocked it (an audited service).
+        "trading_blocked_reason",
     )
     # A bot's schedule changes through the scheduling service (recorded), from
     # these actions, the scheduler page or the API; not by editing the row.
     schedule_fields = ("enabled", "schedule_interval_seconds")
     inlines = [BotConfigInline]
-    actions = ["switch_cycles_on", "switch_cycles_off"]
+    actions = [
+        "switch_cycles_on", "switch_cycles_off", "set_mode_live", "set_mode_paper", "acknowledge_mismatch",
+        "flatten_positions",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return self.readonly_fields + (self.schedule_fields if obj is not None else ())
 
-    def has_manage_scheduler_permission(self, request: HttpRequest) -> bool:
+    def has_admin_permission(self, request: HttpRequest) -> bool:
+        return role_of(request.user) == Role.ADMIN
+
+    def has_operator_permission(self, request: HttpRequest) -> bool:
         return role_of(request.user) >= Role.OPERATOR
 
-    @admin.action(description="Switch scheduled cycles on for the selected bots", permissions=["manage_scheduler"])
+    @admin.action(description="Switch scheduled cycles on for the selected bots (operator)", permissions=["operator"])
     def switch_cycles_on(self, request: HttpRequest, queryset: Any) -> None:
         self._switch(request, queryset, enabled=True)
 
-    @admin.action(description="Switch scheduled cycles off for the selected bots", permissions=["manage_scheduler"])
+    @admin.action(description="Switch scheduled cycles off for the selected bots (operator)", permissions=["operator"])
     def switch_cycles_off(self, request: HttpRequest, queryset: Any) -> None:
         self._switch(request, queryset, enabled=False)
 
@@ -141,6 +160,90 @@ class BotAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Scheduled cycles {'on' if enabled else 'off'} for {', '.join(names)}.", messages.SUCCESS
         )
+
+    @admin.action(description="Switch to LIVE mode (admin; every other live gate still applies)",
+                  permissions=["admin"])
+    def set_mode_live(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._confirmed(request, queryset, "set_mode_live", "Switch to live mode",
+                               self._set_mode("live", request.user), needs_confirm=True)
+
+    @admin.action(description="Switch to paper mode (admin)", permissions=["admin"])
+    def set_mode_paper(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._confirmed(request, queryset, "set_mode_paper", "Switch to paper mode",
+                               self._set_mode("paper", request.user), needs_confirm=True)
+
+    @admin.action(description="Acknowledge balance mismatch and unblock (operator)", permissions=["operator"])
+    def acknowledge_mismatch(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        from trading.reconcile import mismatch_acknowledge
+
+        def act(bot: Bot, actor: Actor, note: str) -> str:
+            mismatch_acknowledge(bot=bot, actor=actor, note=note)
+            return f"{bot.name} unblocked"
+
+        return self._confirmed(request, queryset, "acknowledge_mismatch", "Acknowledge balance mismatch", act,
+                               needs_note=True)
+
+    @admin.action(description="Flatten positions: cancel open orders and SELL at market (admin)",
+                  permissions=["admin"])
+    def flatten_positions(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        from trading.live_orders import positions_flatten
+
+        def act(bot: Bot, actor: Actor, note: str) -> str:
+            order = positions_flatten(bot=bot, actor=actor, confirm=True)
+            return f"{bot.name}: SELL {order.quantity} {order.symbol} {order.status}"
+
+        return self._confirmed(request, queryset, "flatten_positions", "Flatten positions", act, needs_confirm=True)
+
+    @staticmethod
+    def _set_mode(mode: str, user: Any) -> Any:
+        from trading.services import bot_set_mode
+
+        def act(bot: Bot, actor: Actor, note: str) -> str:
+            config = bot_set_mode(bot=bot, mode=mode, actor=actor, note=note, user=user)
+            return f"{bot.name} is in {config.mode} mode (v{config.version})"
+
+        return act
+
+    def _confirmed(
+        self, request: HttpRequest, queryset: Any, action: str, title: str, act: Any,
+        *, needs_confirm: bool = False, needs_note: bool = False,
+    ) -> HttpResponse | None:
+        """An intermediate page that asks for a confirmation or a note, then acts
+        on each selected bot through its service (each refusal shown)."""
+        form = BotActionForm(request.POST if request.POST.get("post") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            confirmed = form.cleaned_data["confirm"] or not needs_confirm
+            note = form.cleaned_data["note"].strip()
+            if confirmed and (note or not needs_note):
+                actor = Actor.for_user(request.user)
+                for bot in queryset:
+                    try:
+                        messages.success(request, act(bot, actor, note))
+                    except (ServiceError, Conflict) as exc:
+                        messages.error(request, f"{bot.name}: refused: {exc.message}")
+                    except InvalidInput as exc:
+                        messages.error(request, f"{bot.name}: refused: {exc}")
+                return None
+            form.add_error(None, "Tick the confirmation box." if not confirmed else "A note is required.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "bots": list(queryset),
+            "action": action,
+            "form": form,
+            "needs_confirm": needs_confirm,
+            "needs_note": needs_note,
+        }
+        return TemplateResponse(request, "admin/trading/bot/action_confirm.html", context)
+
+
+@admin.register(BalanceMismatch)
+class BalanceMismatchAdmin(ReadOnlyAdmin):
+    list_display = ("detected_at", "bot", "asset", "exchange_quantity", "local_quantity", "difference",
+                    "acknowledged_at", "acknowledged_by", "note")
+    list_filter = ("asset", "bot")
+    list_select_related = ("bot",)
 
 
 @admin.register(BotConfig)

@@ -8,7 +8,7 @@ class TradingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_migrate, post_save
 
-        from trading import signals
+        from trading import notifications, signals
         from trading.models import Bot, BotConfig
         from trading.roles import sync_roles_after_migrate
 
@@ -18,3 +18,6 @@ class TradingConfig(AppConfig):
 
         # New models bring new permissions; keep the role groups complete.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="trading.sync_roles")
+
+        # Telegram notifications follow the audit log (and register their tasks).
+        notifications.connect()

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import FloatField, Max, Q
+from django.db.models import FloatField, Max
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -29,10 +28,12 @@ from audit.actors import Actor
 from audit.services import record
 from risk.engine import Decision, PortfolioView, RiskSignal, evaluate
 from risk.limits import RiskLimits
-from trading import failpoints, market_data, state, timeframes
-from trading.adapters.errors import ExchangeError
+from trading import failpoints, market_data, reconcile, state, timeframes
+from trading.adapters.errors import ExchangeError, IpBanned, RateLimited
 from trading.candles import Candles, to_decimal
+from trading.execution import live
 from trading.execution.paper import ExecutionResult, OrderRequest, PaperFillModel
+from trading.lease import bot_lease
 from trading.metrics import compute as compute_metrics
 from trading.models import (
     ZERO,
@@ -42,6 +43,7 @@ from trading.models import (
     EquitySnapshot,
     Fill,
     MetricsSnapshot,
+    Mode,
     Order,
     Position,
     SystemState,
@@ -86,29 +88,15 @@ def paper_fill_model() -> PaperFillModel:
 
 def run_cycle(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     """Run one cycle of ``bot`` at ``now`` (real or simulated time) for ``actor``."""
-    token = uuid.uuid4().hex
-    real_now = timezone.now()
-    claimed = (
-        Bot.objects.filter(pk=bot.pk)
-        .filter(Q(cycle_locked_until__isnull=True) | Q(cycle_locked_until__lt=real_now))
-        .update(
-            cycle_lock_token=token,
-            cycle_locked_until=real_now + timedelta(seconds=settings.CYCLE_LEASE_SECONDS),
-        )
-    )
-    if claimed != 1:
-        return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
-    try:
+    with bot_lease(bot) as held:
+        if not held:
+            return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
         return _run_claimed(bot, now, actor)
-    finally:
-        Bot.objects.filter(pk=bot.pk, cycle_lock_token=token).update(
-            cycle_lock_token="", cycle_locked_until=None
-        )
 
 
 def _skip(
     bot: Bot, now: datetime, actor: Actor, code: str, message: str, config: BotConfig | None = None,
-    candle_time: datetime | None = None,
+    candle_time: datetime | None = None, extra: dict[str, Any] | None = None,
 ) -> CycleOutcome:
     with transaction.atomic():
         run = CycleRun.objects.create(
@@ -121,10 +109,28 @@ def _skip(
             message,
             inputs={"now": now, "candle_time": candle_time,
                     "config_version": config.version if config else None},
-            result={"skipped": code},
+            result={"skipped": code, **(extra or {})},
             bot=bot,
         )
     return CycleOutcome("skipped", message, run)
+
+
+def _exchange_skip(
+    bot: Bot, now: datetime, actor: Actor, error: ExchangeError, during: str, config: BotConfig,
+    candle_time: datetime | None = None,
+) -> CycleOutcome:
+    """The exchange failed the cycle (429, 418, down...): recorded, and the
+    candle is left for the next cycle. Repeated IP bans pause the system."""
+    code = "ip_banned" if isinstance(error, IpBanned) else (
+        "rate_limited" if isinstance(error, RateLimited) else "exchange_error"
+    )
+    outcome = _skip(
+        bot, now, actor, code, f"the exchange failed the cycle during {during}: {error.message}", config,
+        candle_time, extra={"during": during, "error": error.as_dict()},
+    )
+    if isinstance(error, IpBanned):
+        live.pause_on_repeated_bans()
+    return outcome
 
 
 def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
@@ -132,6 +138,18 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     config = BotConfig.objects.filter(bot=bot, is_active=True).first()
     if config is None:
         return _skip(bot, now, actor, "no_config", "the bot has no active configuration")
+    is_live = config.mode == Mode.LIVE
+    reconciled = None
+    # Without credentials nothing can be read from the account; the
+    # API_CREDENTIALS gate then refuses any order this cycle decides on.
+    if is_live and live.credentials_present():
+        # Every live cycle starts from the exchange's truth: open orders
+        # re-read, fills applied, balances compared (a mismatch blocks the bot).
+        try:
+            reconciled = reconcile.bot_reconcile(bot=bot, actor=actor)
+        except ExchangeError as exc:
+            return _exchange_skip(bot, now, actor, exc, "reconciliation", config)
+        bot.refresh_from_db()
     if bot.trading_blocked_reason:
         return _skip(bot, now, actor, "blocked", f"trading blocked: {bot.trading_blocked_reason}", config)
 
@@ -148,10 +166,15 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         # candle that has grown too old (STALE_DATA).
         record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
                "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
+        if isinstance(exc, IpBanned):
+            live.pause_on_repeated_bans()
     needed = strategy.lookback(params) + 1
     if limits.atr_scaling:
         needed = max(needed, limits.atr_period + 2)
-    candles = market_data.window(symbol, timeframe, needed, now=now)
+    try:
+        candles = market_data.window(symbol, timeframe, needed, now=now)
+    except ExchangeError as exc:
+        return _exchange_skip(bot, now, actor, exc, "market data", config)
     if len(candles) == 0:
         return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
     last = len(candles) - 1
@@ -170,8 +193,11 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     signal = strategy.explain(candles, params, series, last)
 
     # 3. decision
-    price = market_data.current_price(symbol, timeframe, now=now)
-    rules = market_data.market_rules(symbol)
+    try:
+        price = market_data.current_price(symbol, timeframe, now=now)
+        rules = market_data.market_rules(symbol)
+    except ExchangeError as exc:
+        return _exchange_skip(bot, now, actor, exc, "market data", config, candle_time)
     system_state = state.current().state
     position = Position.objects.filter(bot=bot, symbol=symbol).first()
     view = portfolio_view(bot=bot, symbol=symbol, position=position, price=price, now=now)
@@ -197,6 +223,7 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         "candle_time": candle_time,
         "now": now,
         "config_version": config.version,
+        "mode": config.mode,
         "strategy": config.strategy,
         "params": params,
         "signal": signal.action.name,
@@ -207,15 +234,39 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         "data_holes": holes,
         "portfolio": {"cash": view.cash, "position_qty": view.position_qty, "equity": view.equity},
     }
+    if reconciled is not None:
+        inputs["reconciliation"] = reconciled.as_dict()
+    close = to_decimal(candles.close[last])
 
-    # 4-6. execution, persistence and audit in one transaction
+    # 4-6. execution, persistence and audit. Paper: one transaction. Live: the
+    # order row is committed first, sent outside any transaction, and its
+    # result applied (with the snapshot and the cycle's record) in a second one.
+    pending: Order | None = None
     try:
         with transaction.atomic():
             locked = Bot.objects.select_for_update().get(pk=bot.pk)
             if locked.last_candle_time is not None and candle_time <= locked.last_candle_time:
                 raise _AlreadyHandled
             order = None
-            if decision.verdict == "ALLOW":
+            refusal = None
+            if decision.verdict == "ALLOW" and is_live:
+                side = decision.side
+                assert side in ("BUY", "SELL")
+                refusal = live.gate_refusal(bot=locked, config=config, side=side, quantity=decision.quantity,
+                                            price=price, system_state=system_state)
+                if refusal is not None:
+                    live.refusal_record(refusal, actor=actor, bot=locked, inputs={
+                        **inputs, "side": side, "quantity": decision.quantity})
+                else:
+                    # Stored (unique client order id) and the candle claimed in
+                    # one commit: a duplicated cycle can no longer send it again.
+                    pending = live.order_store(
+                        bot=locked, config=config, client_order_id=client_order_id(locked, candle_ms, side),
+                        side=side, quantity=decision.quantity, candle_time=candle_time, reason=signal.reason,
+                        created_at=now,
+                    )
+                    Bot.objects.filter(pk=locked.pk).update(last_candle_time=candle_time)
+            elif decision.verdict == "ALLOW":
                 order = _execute_paper(
                     bot=locked, config=config, decision=decision, candle_ms=candle_ms,
                     candle_time=candle_time, price=price, rules=rules, now=now, actor=actor,
@@ -231,44 +282,10 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
                             "info": [r.code for r in decision.reasons if not r.blocking]},
                     bot=locked,
                 )
-            close = to_decimal(candles.close[last])
-            snapshot = _snapshot(bot=locked, symbol=symbol, mark=close, now=now, timeframe=timeframe)
-            run = CycleRun.objects.create(
-                bot=locked,
-                config=config,
-                started_at=now,
-                actor=actor.name,
-                candle_time=candle_time,
-                status=CycleRun.Status.DONE,
-                signal=signal.action.name,
-                signal_reason=signal.reason,
-                indicators=_finite(signal.indicators),
-                decision=decision.verdict,
-                decision_quantity=decision.quantity,
-                decision_reasons=[
-                    {"code": r.code, "message": r.message, "blocking": r.blocking} for r in decision.reasons
-                ],
-                detail=f"equity {snapshot.equity}",
-            )
-            Bot.objects.filter(pk=locked.pk).update(
-                last_candle_time=candle_time, last_cycle_at=timezone.now()
-            )
-            record(
-                "trading.cycle.completed",
-                actor,
-                f"{signal.action.name} → {decision.verdict}"
-                + (f" {order.side} {order.filled_quantity} @ {order.avg_fill_price}" if order else ""),
-                inputs=inputs,
-                result={
-                    "verdict": decision.verdict,
-                    "quantity": decision.quantity,
-                    "reasons": [r.code for r in decision.reasons],
-                    "blocking": list(decision.blocking_codes),
-                    "client_order_id": order.client_order_id if order else None,
-                    "equity": snapshot.equity,
-                },
-                bot=locked,
-            )
+            if pending is None:
+                run = _complete(bot=locked, config=config, now=now, actor=actor, candle_time=candle_time,
+                                signal=signal, decision=decision, inputs=inputs, mark=close, order=order,
+                                refusal=refusal)
     except _AlreadyHandled:
         return _skip(bot, now, actor, "no_new_candle",
                      f"candle {candle_time:%Y-%m-%d %H:%M} already handled", config, candle_time)
@@ -277,7 +294,71 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
         return _skip(bot, now, actor, "duplicate_order",
                      f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
     failpoints.hit("cycle.after_commit")
-    return CycleOutcome("done", run.detail, run, order, decision, signal)
+    if pending is None:
+        return CycleOutcome("done", run.detail, run, order, decision, signal)
+
+    sent = live.order_send(order=pending, actor=actor, price=price)
+    if isinstance(sent.error, IpBanned):
+        live.pause_on_repeated_bans()
+    with transaction.atomic():
+        locked = Bot.objects.select_for_update().get(pk=bot.pk)
+        run = _complete(bot=locked, config=config, now=now, actor=actor, candle_time=candle_time, signal=signal,
+                        decision=decision, inputs=inputs, mark=close, order=sent.order, refusal=sent.refusal,
+                        error=sent.error)
+    return CycleOutcome("done", run.detail, run, sent.order, decision, signal)
+
+
+def _complete(
+    *, bot: Bot, config: BotConfig, now: datetime, actor: Actor, candle_time: datetime, signal: Signal,
+    decision: Decision, inputs: dict[str, Any], mark: Decimal, order: Order | None,
+    refusal: live.Refusal | None = None, error: ExchangeError | None = None,
+) -> CycleRun:
+    """Snapshot, the cycle's record and its event (inside the caller's transaction,
+    on the locked ``bot`` whose cash is as of after any fill)."""
+    snapshot = _snapshot(bot=bot, symbol=config.symbol, mark=mark, now=now, timeframe=config.timeframe)
+    detail = f"equity {snapshot.equity}"
+    if refusal is not None:
+        detail += f"; live order refused by {refusal.gate}"
+    run = CycleRun.objects.create(
+        bot=bot,
+        config=config,
+        started_at=now,
+        actor=actor.name,
+        candle_time=candle_time,
+        status=CycleRun.Status.DONE,
+        signal=signal.action.name,
+        signal_reason=signal.reason,
+        indicators=_finite(signal.indicators),
+        decision=decision.verdict,
+        decision_quantity=decision.quantity,
+        decision_reasons=[
+            {"code": r.code, "message": r.message, "blocking": r.blocking} for r in decision.reasons
+        ],
+        detail=detail,
+    )
+    Bot.objects.filter(pk=bot.pk).update(last_candle_time=candle_time, last_cycle_at=timezone.now())
+    record(
+        "trading.cycle.completed",
+        actor,
+        f"{signal.action.name} → {decision.verdict}"
+        + (f" {order.side} {order.filled_quantity} @ {order.avg_fill_price}" if order else "")
+        + (f" ({order.status}, live)" if order is not None and order.mode == Mode.LIVE else "")
+        + (f"; refused by {refusal.gate}" if refusal is not None else ""),
+        inputs=inputs,
+        result={
+            "verdict": decision.verdict,
+            "quantity": decision.quantity,
+            "reasons": [r.code for r in decision.reasons],
+            "blocking": list(decision.blocking_codes),
+            "client_order_id": order.client_order_id if order else None,
+            "order_status": order.status if order else None,
+            "refused_gate": str(refusal.gate) if refusal is not None else None,
+            "exchange_error": error.as_dict() if error is not None else None,
+            "equity": snapshot.equity,
+        },
+        bot=bot,
+    )
+    return run
 
 
 class _AlreadyHandled(Exception):

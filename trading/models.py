@@ -239,6 +239,11 @@ class Order(models.Model):
     status_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Live orders: when the order was claimed for sending (None: never sent, so
+    # it cannot exist on the exchange), and the exchange's own status word as
+    # last read (NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, ...).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    exchange_status = models.CharField(max_length=20, blank=True)
 
     class Meta:
         db_table = "orders"
@@ -318,6 +323,40 @@ class Position(models.Model):
         if not self.quantity or self.last_price is None:
             return ZERO
         return self.last_price * self.quantity - self.cost_basis
+
+
+class BalanceMismatch(models.Model):
+    """The exchange's balance of an asset disagreed with a live bot's books.
+
+    Recording one blocks the bot (``Bot.trading_blocked_reason``) until an
+    operator acknowledges it. An acknowledged difference is accepted from then
+    on (e.g. coins held on the account before the bot started), so only a
+    *new* difference blocks again.
+    """
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="balance_mismatches")
+    asset = models.CharField(max_length=10)
+    exchange_quantity = money_field()  # free + locked on the exchange
+    local_quantity = money_field()  # what the live bots' positions hold
+    difference = money_field()  # exchange - local
+    accepted_difference = money_field(default=ZERO)  # acknowledged before this one
+    tolerance = money_field()  # the symbol's step size
+    detected_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "balance_mismatches"
+        ordering = ["-detected_at", "-id"]
+        indexes = [models.Index(fields=["bot", "asset", "-detected_at"], name="mismatch_bot_asset")]
+
+    def __str__(self) -> str:
+        return f"{self.bot} {self.asset}: exchange {self.exchange_quantity} vs books {self.local_quantity}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
 
 
 class EquitySnapshot(models.Model):

@@ -75,7 +75,8 @@ def bot_schedule_remove(*, bot: Bot) -> None:
 
 def ensure_system_tasks() -> None:
     """The schedules that exist regardless of bots: approval expiry every 30 s,
-    the advisors every ``ADVISOR_INTERVAL_MINUTES`` (idempotent; follows the setting)."""
+    the advisors every ``ADVISOR_INTERVAL_MINUTES`` (idempotent; follows the setting),
+    and the Telegram daily summary at 00:05 UTC."""
     PeriodicTask.objects.update_or_create(
         name=EXPIRY_TASK_NAME,
         defaults={"task": EXPIRY_TASK, "interval": _interval(EXPIRY_EVERY_SECONDS), "enabled": True},
@@ -85,6 +86,9 @@ def ensure_system_tasks() -> None:
         defaults={"task": ADVISOR_TASK, "interval": _interval(settings.ADVISOR_INTERVAL_MINUTES * 60),
                   "enabled": True},
     )
+    from trading.notifications import ensure_daily_summary_task
+
+    ensure_daily_summary_task()
 
 
 def sync_all() -> None:

@@ -3,16 +3,19 @@ versions, and a cycle run by hand."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 
-from audit.actors import Actor
+from audit.actors import Actor, Role
 from audit.services import record
-from trading.models import Bot, BotConfig
+from trading.models import Bot, BotConfig, Mode, Order, Position
 from trading.validation import Conflict, InvalidInput, validate_config
+from tradingsite.errors import ServiceError
 
 if TYPE_CHECKING:
     from trading.cycle import CycleOutcome
@@ -67,9 +70,16 @@ def bot_config_create(
     unknown = set(values) - set(CONFIG_FIELDS)
     if unknown:
         raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+    before = BotConfig.objects.filter(bot=bot, is_active=True).first()
+    if "mode" in values and values["mode"] != (before.mode if before else Mode.PAPER):
+        # Every path that writes a config (by hand, an approval, a rollback)
+        # comes here, so none of them can switch a bot to live but an admin.
+        _check_mode_change(bot=bot, config=before, mode=values["mode"], actor=actor)
     with transaction.atomic():
         Bot.objects.select_for_update().get(pk=bot.pk)
         current = BotConfig.objects.filter(bot=bot, is_active=True).first()
+        if current is not None and before is not None and current.pk != before.pk and "mode" in values:
+            raise ModeChangeRefused(f"{bot.name}'s configuration changed meanwhile; try again")
         merged = config_snapshot(current) if current else {}
         merged.update(values)
         missing = [f for f in ("symbol", "timeframe", "strategy") if not merged.get(f)]
@@ -100,6 +110,73 @@ def bot_config_create(
             bot=bot,
         )
     return config
+
+
+class ModeChangeRefused(ServiceError):
+    """A change of a bot's mode (paper/live) that was not allowed; nothing was written."""
+
+    http_status = 409
+    code = "mode_change_refused"
+
+
+class ModeChangeForbidden(ModeChangeRefused):
+    http_status = 403
+    code = "role_not_allowed"
+
+
+def _check_mode_change(*, bot: Bot, config: BotConfig | None, mode: str, actor: Actor) -> None:
+    """Only an admin switches a bot between paper and live, and only when the bot
+    holds nothing and has no order open: a paper position is not on the
+    exchange, and a live one must not be sold by the paper engine."""
+    if mode not in Mode.values or (mode == Mode.LIVE and not settings.LIVE_TRADING_ENABLED):
+        return  # not a mode this installation takes: validate_config answers with a field error
+    if actor.role != Role.ADMIN:
+        refusal = ModeChangeForbidden(f"{actor.role.label} may not switch {bot.name} to {mode}: needs admin")
+        record("trading.config.refused", actor, refusal.message, inputs={"mode": mode},
+               result={"error": refusal.code}, bot=bot)
+        raise refusal
+    problem = ""
+    open_orders = Order.objects.filter(bot=bot, status__in=Order.OPEN_STATUSES).count()
+    if open_orders:
+        problem = f"{bot.name} has {open_orders} order(s) still open or unresolved"
+    elif config is not None:
+        held = Position.objects.filter(bot=bot, quantity__gt=0).first()
+        if held is not None and not _is_dust(held.symbol, held.quantity):
+            problem = f"{bot.name} holds {held.quantity} {held.symbol}: close or flatten it first"
+    if problem:
+        refusal = ModeChangeRefused(f"cannot switch {bot.name} to {mode}: {problem}")
+        record("trading.config.refused", actor, refusal.message, inputs={"mode": mode},
+               result={"error": refusal.code}, bot=bot)
+        raise refusal
+
+
+def _is_dust(symbol: str, quantity: Decimal) -> bool:
+    """Less than one step of the symbol: nothing the exchange would let anyone sell."""
+    from trading import market_data
+    from trading.adapters.errors import ExchangeError
+
+    try:
+        step = market_data.market_rules(symbol).step_size
+    except (ExchangeError, LookupError, OSError, ValueError):  # no rules to tell by: a holding
+        return False
+    return step > 0 and quantity < step
+
+
+def bot_set_mode(*, bot: Bot, mode: str, actor: Actor, note: str = "", user: User | None = None) -> BotConfig:
+    """Switch a bot between paper and live (admin only) as a new, audited config version.
+
+    Live trading still needs every other gate (``LIVE_TRADING_ENABLED``, API
+    credentials, the system RUNNING, the per-order cap) before any order is sent.
+    """
+    current = BotConfig.objects.filter(bot=bot, is_active=True).first()
+    if current is None:
+        raise ModeChangeRefused(f"{bot.name} has no configuration yet")
+    if current.mode == mode:
+        raise ModeChangeRefused(f"{bot.name} is already in {mode} mode")
+    return bot_config_create(
+        bot=bot, actor=actor, source=BotConfig.Source.MANUAL, author=user,
+        note=note or f"{bot.name}: mode {current.mode} → {mode} by {actor.name}", mode=mode,
+    )
 
 
 BOT_UPDATABLE_FIELDS = ("enabled", "schedule_interval_seconds")
@@ -210,29 +287,11 @@ def bot_config_rollback(
 
 
 def cycle_trigger(*, bot: Bot, actor: Actor) -> CycleOutcome:
-    """One cycle of ``bot`` now, asked for by a person (a page button, the API).
-
-    The cycle itself decides everything (single flight, one action per candle,
-    the system state and the risk engine still gate any order). An exchange or
-    market data failure that escapes it becomes a ``failed`` outcome, recorded
-    as ``trading.cycle.failed``, so the person who asked gets a sentence rather
-    than an error page.
-    """
+    """One cycle of ``bot`` now (the clock's now), asked for by a person: a page
+    button or the API. It is the scheduler's very cycle: single flight, one
+    action per candle, the system state and the risk engine in front of any
+    order, and an exchange failure recorded and answered as a skipped cycle."""
     from trading import clock
-    from trading.adapters.errors import ExchangeError
-    from trading.cycle import CycleOutcome, run_cycle
+    from trading.cycle import run_cycle
 
-    now = clock.now()
-    try:
-        return run_cycle(bot, now, actor)
-    except ExchangeError as exc:
-        message = f"market data or the exchange failed: {exc}"
-        record(
-            "trading.cycle.failed",
-            actor,
-            message,
-            inputs={"now": now, "trigger": "manual"},
-            result={"error": type(exc).__name__},
-            bot=bot,
-        )
-        return CycleOutcome("failed", message)
+    return run_cycle(bot, clock.now(), actor)

@@ -130,7 +130,8 @@ def transition(
 
 
 def _cancel_open_orders(actor: Actor, reason: str) -> list[str]:
-    """Cancel every order still working on the paper engine.
+    """Cancel every order still working: paper ones here, live ones on the
+    exchange once this transition commits (``cancel_for_emergency``).
 
     Orders whose status is UNKNOWN are left for reconciliation: cancelling them
     locally could hide an order that the exchange really holds.

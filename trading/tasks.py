@@ -61,3 +61,19 @@ def run_backtest(backtest_id: int) -> str:
 
     job = backtest_execute(backtest_id=backtest_id)
     return job.status if job else "already claimed"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def reconcile_live(bot_id: int | None = None) -> str:
+    """Reconcile live bots with the exchange (every one, or ``bot_id``'s).
+
+    Enqueued when a worker starts (``worker_ready``), so orders that were open
+    or in flight while nothing ran are re-read before the next cycle trades.
+    """
+    from trading.reconcile import reconcile
+
+    bot = Bot.objects.filter(pk=bot_id).first() if bot_id is not None else None
+    if bot_id is not None and bot is None:
+        return "no such bot"
+    reports = reconcile(actor=Actor.system(), bot=bot)
+    return f"{len(reports)} bot(s) reconciled"

@@ -14,7 +14,7 @@ from tradingsite.errors import ServiceError
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+        body: dict[str, Any] = {"detail": exc.message, "code": exc.code, **getattr(exc, "extra", {})}
         if exc.field_errors:
             body.update({k: [v] for k, v in exc.field_errors.items()})
         return Response(body, status=exc.http_status)

@@ -45,6 +45,7 @@ ROUTE_ROLES: dict[str, dict[str, Role]] = {
     "bot-config-rollback": {"POST": ADMIN},
     # Trading records
     "order-list": {"GET": VIEWER},
+    "order-live": {"POST": ADMIN},
     "order-csv": {"GET": VIEWER},
     "fill-list": {"GET": VIEWER},
     "fill-csv": {"GET": VIEWER},

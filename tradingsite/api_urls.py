@@ -23,6 +23,7 @@ from trading.api.bots import (
 )
 from trading.api.cycles import BotCycleView
 from trading.api.health import HealthView
+from trading.api.live import LiveOrderView
 from trading.api.records import (
     EquitySnapshotListView,
     FillListView,
@@ -77,6 +78,7 @@ urlpatterns = [
     ),
     # trading records
     path("orders", OrderListView.as_view(), name="order-list"),
+    path("orders/live", LiveOrderView.as_view(), name="order-live"),
     path("orders.csv", OrderListView.as_view(), CSV, name="order-csv"),
     path("fills", FillListView.as_view(), name="fill-list"),
     path("fills.csv", FillListView.as_view(), CSV, name="fill-csv"),

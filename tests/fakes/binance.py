@@ -11,7 +11,8 @@ URL differs). It serves:
   the fake's clock: the candle that contains the clock is still forming and is
   served with open=high=low=close=its open and zero volume
 - ``GET /api/v3/ticker/price``: the open of the candle that contains the clock
-- signed ``POST/GET/DELETE /api/v3/order`` and ``GET /api/v3/account``:
+- signed ``POST/GET/DELETE /api/v3/order``, ``GET /api/v3/myTrades`` (the
+  fills of an order) and ``GET /api/v3/account``:
   HMAC-SHA256 over the query string and body, timestamp within recvWindow
   (-1021), LOT_SIZE/PRICE_FILTER/NOTIONAL filters (-1013), balances per asset
   (-2010), a client order id already used by an open order (-2010 "Duplicate
@@ -349,20 +350,37 @@ class FakeBinance:
         with self._lock:
             return next((o for o in reversed(self.orders) if o.client_order_id == client_order_id), None)
 
-    def fill_order(self, client_order_id: str, price: Decimal | None = None) -> FakeOrder:
-        """Fill a resting LIMIT order completely (at its limit price unless told)."""
+    def fill_order(
+        self, client_order_id: str, price: Decimal | None = None, quantity: Decimal | None = None
+    ) -> FakeOrder:
+        """Fill a resting LIMIT order (at its limit price unless told), completely
+        or by ``quantity`` (a partial fill: the order stays PARTIALLY_FILLED)."""
         with self._lock:
             order = self.find_order(client_order_id)
             if order is None or not order.is_open:
                 raise KeyError(f"no open order {client_order_id}")
+            remaining = order.quantity - order.executed_qty
+            quantity = remaining if quantity is None else quantity
+            if not 0 < quantity <= remaining:
+                raise ValueError(f"cannot fill {quantity} of {remaining} remaining")
             base, quote = self._assets(order.symbol)
             fill_price = price or order.price
             if order.side == "BUY":
-                self._unlock(quote, order.quantity * order.price)
+                self._unlock(quote, quantity * order.price)
             else:
-                self._unlock(base, order.quantity)
-            self._execute(order, fill_price)
+                self._unlock(base, quantity)
+            self._execute(order, fill_price, quantity)
             return order
+
+    def trades(self, client_order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every fill as the trade list reports it (of one order when told)."""
+        with self._lock:
+            return [
+                self._trade_json(order, fill)
+                for order in self.orders
+                if client_order_id in (None, order.client_order_id)
+                for fill in order.fills
+            ]
 
     # --- request handling --------------------------------------------------------------
     def handle(self, method: str, target: str, body: str, headers: dict[str, str]) -> Reply:
@@ -415,6 +433,7 @@ class FakeBinance:
             ("GET", "/api/v3/order"): self._query_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
             ("GET", "/api/v3/account"): self._account,
+            ("GET", "/api/v3/myTrades"): self._my_trades,
         }
         if (method, path) in public:
             return _json_reply(public[(method, path)]())
@@ -595,7 +614,7 @@ class FakeBinance:
             self._execute(order, price)
         else:
             self._lock_funds(need_asset, need)
-        reply = {**order.as_json(), "transactTime": now, "fills": order.fills}
+        reply = {**order.as_json(), "transactTime": now, "fills": [_public(f) for f in order.fills]}
         for key in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking", "origQuoteOrderQty"):
             reply.pop(key, None)
         kind = params.get("newOrderRespType", "FULL")
@@ -605,29 +624,52 @@ class FakeBinance:
             reply.pop("fills")
         return reply
 
-    def _execute(self, order: FakeOrder, price: Decimal) -> None:
+    def _execute(self, order: FakeOrder, price: Decimal, quantity: Decimal | None = None) -> None:
+        """Fill ``quantity`` (default: all that remains) of ``order`` at ``price``."""
         base, quote = self._assets(order.symbol)
-        cost = order.quantity * price
+        quantity = order.quantity - order.executed_qty if quantity is None else quantity
+        cost = quantity * price
         if order.side == "BUY":
-            commission, commission_asset = (order.quantity * self.fee_rate).quantize(EIGHT), base
+            commission, commission_asset = (quantity * self.fee_rate).quantize(EIGHT), base
             self.free[quote] = self.free.get(quote, Decimal(0)) - cost
-            self.free[base] = self.free.get(base, Decimal(0)) + order.quantity - commission
+            self.free[base] = self.free.get(base, Decimal(0)) + quantity - commission
         else:
             commission, commission_asset = (cost * self.fee_rate).quantize(EIGHT), quote
-            self.free[base] = self.free.get(base, Decimal(0)) - order.quantity
+            self.free[base] = self.free.get(base, Decimal(0)) - quantity
             self.free[quote] = self.free.get(quote, Decimal(0)) + cost - commission
-        order.status = "FILLED"
-        order.executed_qty = order.quantity
-        order.quote_qty = cost
+        order.executed_qty += quantity
+        order.quote_qty += cost
+        order.status = "FILLED" if order.executed_qty == order.quantity else "PARTIALLY_FILLED"
         order.updated_ms = self.now_ms()
         order.fills.append({
             "price": money(price),
-            "qty": money(order.quantity),
+            "qty": money(quantity),
             "commission": money(commission),
             "commissionAsset": commission_asset,
             "tradeId": self._next_trade_id,
+            "_time": order.updated_ms,  # not in an order reply; the trade list shows it
         })
         self._next_trade_id += 1
+
+    def _trade_json(self, order: FakeOrder, fill: dict[str, Any]) -> dict[str, Any]:
+        price, qty = Decimal(fill["price"]), Decimal(fill["qty"])
+        return {
+            "symbol": order.symbol, "id": fill["tradeId"], "orderId": order.order_id, "orderListId": -1,
+            "price": fill["price"], "qty": fill["qty"], "quoteQty": money(price * qty),
+            "commission": fill["commission"], "commissionAsset": fill["commissionAsset"],
+            "time": fill["_time"], "isBuyer": order.side == "BUY", "isMaker": order.type == "LIMIT",
+            "isBestMatch": True,
+        }
+
+    def _my_trades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        symbol = self._symbol(params)["symbol"]
+        order_id = params.get("orderId")
+        return [
+            self._trade_json(order, fill)
+            for order in self.orders
+            if order.symbol == symbol and order_id in (None, str(order.order_id))
+            for fill in order.fills
+        ]
 
     def _lock_funds(self, asset: str, amount: Decimal) -> None:
         self.free[asset] = self.free.get(asset, Decimal(0)) - amount
@@ -692,6 +734,10 @@ class FakeBinance:
             ],
             "permissions": ["SPOT"], "uid": 1,
         }
+
+
+def _public(fill: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fill.items() if not k.startswith("_")}
 
 
 def _json_reply(payload: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:

@@ -403,6 +403,33 @@ class BinanceAdapter:
         )
         return _order(reply, client_order_id_key="origClientOrderId")
 
+    def order_trades(self, *, symbol: str, order_id: int) -> list[OrderFill]:
+        """Every trade (fill) of one order, oldest first: ``GET /api/v3/myTrades?orderId=``.
+
+        An order query carries no fills; a fill's ``tradeId`` here is the same as
+        in the FULL reply of the order POST, so fills can be deduplicated by it.
+        """
+        reply = self._call(
+            "order_trades",
+            lambda: self.client.get_my_trades(symbol=symbol.upper(), orderId=order_id),
+            signed=True,
+        )
+        try:
+            return [
+                OrderFill(
+                    price=_dec(t["price"]),
+                    quantity=_dec(t["qty"]),
+                    commission=_dec(t.get("commission", "0")),
+                    commission_asset=t.get("commissionAsset", ""),
+                    trade_id=str(t["id"]),
+                    time=timeframes.from_ms(int(t["time"])) if t.get("time") else None,
+                )
+                for t in reply
+                if int(t.get("orderId", order_id)) == order_id
+            ]
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise ExchangeUnavailable(f"malformed trade list from Binance: {exc!r}") from exc
+
     def balances(self) -> dict[str, Balance]:
         reply = self._call("account", self.client.get_account, signed=True)
         try:
@@ -435,6 +462,8 @@ class BinanceAdapter:
                 return fn()
             except (BinanceAPIException, BinanceRequestException, requests.RequestException) as exc:
                 error = self._map_error(exc, kind=kind, client_order_id=client_order_id)
+                if isinstance(exc, BinanceAPIException) and exc.code:
+                    error.exchange_message = str(exc.message or "")[:300]
                 cause: BaseException = exc
             if isinstance(error, IpBanned):
                 self.breaker.trip(error.until)

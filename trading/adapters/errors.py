@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 
 
 class ExchangeError(Exception):
-    """Base of every adapter error. ``code`` is Binance's error code when there is one."""
+    """Base of every adapter error. ``code`` is Binance's error code when there is one,
+    ``exchange_message`` its own words (``msg``) when it sent any."""
+
+    exchange_message = ""
 
     def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None) -> None:
         super().__init__(message)
@@ -26,12 +29,15 @@ class ExchangeError(Exception):
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-able summary for audit events (no request data, so no secrets)."""
-        return {
+        summary: dict[str, object] = {
             "error": type(self).__name__,
             "message": self.message,
             "code": self.code,
             "http_status": self.http_status,
         }
+        if self.exchange_message:
+            summary["exchange_message"] = self.exchange_message
+        return summary
 
 
 class ExchangeUnavailable(ExchangeError):

@@ -29,6 +29,8 @@ class OrderFill:
     commission: Decimal
     commission_asset: str
     trade_id: str
+    # When the trade happened: given by the trade list, not by an order reply's fills.
+    time: datetime | None = None
 
 
 @dataclass(frozen=True)

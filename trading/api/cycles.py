@@ -59,7 +59,8 @@ class CycleOutcomeOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CycleRun.Status.choices)
     message = serializers.CharField(help_text="what happened, or why the cycle was skipped")
     skip_reason = serializers.CharField(
-        allow_null=True, help_text="when skipped: locked, no_new_candle, no_data, no_config, blocked, …"
+        allow_null=True,
+        help_text="when skipped: locked, no_new_candle, no_data, no_config, blocked, exchange_error, rate_limited, …",
     )
     cycle = CycleRunOutputSerializer(allow_null=True)
     signal = SignalOutputSerializer(allow_null=True)
@@ -106,13 +107,10 @@ class BotCycleView(APIView):
                 description="done (signal, risk decision with its reasons, the order if any) or skipped (and why)",
             ),
             404: ErrorSerializer,
-            503: OpenApiResponse(ErrorSerializer, description="market data or the exchange failed; recorded"),
         },
     )
     def post(self, request: Request, bot_id: int) -> Response:
         """Run one cycle of the bot now, as the scheduler would, and answer with its outcome."""
         bot = selectors.bot_get(bot_id=bot_id)
         outcome = cycle_trigger(bot=bot, actor=Actor.for_user(request.user))
-        if outcome.status == "failed":
-            return Response({"detail": outcome.message, "code": "market_data_unavailable"}, status=503)
         return Response(CycleOutcomeOutputSerializer(outcome_data(outcome)).data)

@@ -178,8 +178,6 @@ def _outcome_sentence(outcome: CycleOutcome) -> str:
     """What a cycle run by hand did, in one sentence."""
     if outcome.status == "skipped":
         return f"Skipped: {outcome.message}."
-    if outcome.status == "failed":
-        return f"The cycle failed and nothing was traded: {outcome.message}."
     signal = f"{outcome.signal.action.name} signal" if outcome.signal else "no signal"
     decision = outcome.decision
     if outcome.order is not None:
@@ -200,14 +198,9 @@ def bot_cycle(request: HttpRequest, name: str) -> HttpResponse:
     bot = get_object_or_404(Bot, name=name)
     outcome = cycle_trigger(bot=bot, actor=Actor.for_user(request.user))
     sentence = _outcome_sentence(outcome)
-    failed = outcome.status == "failed"
     if request.htmx:
-        context = _bot_context(request, name, cycle_done="" if failed else sentence, cycle_error=sentence if failed else "")
-        return render(request, "trading/bot.html#last_cycle", context)
-    if failed:
-        messages.error(request, sentence)
-    else:
-        messages.success(request, sentence)
+        return render(request, "trading/bot.html#last_cycle", _bot_context(request, name, cycle_done=sentence))
+    messages.success(request, sentence)
     return redirect("dashboard:bot", name=name)
 
 

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.actors import Actor, Role
 from trading import clock, scheduling, state, timeframes
 from trading.models import Bot, BotConfig, Candle
+from trading.reconcile import reconcile
 
 
 class Command(BaseCommand):
@@ -43,6 +44,9 @@ class Command(BaseCommand):
         else:
             clock.stop_simulation()
         scheduling.sync_all()
+        # Live bots first agree with the exchange (orders, fills, balances).
+        for report in reconcile(actor=actor):
+            self.stdout.write(f"reconciled {report.bot}: {report.as_dict()}")
         if state.current().state == "PAUSED":
             state.resume(actor=actor, reason="demo start")
 
