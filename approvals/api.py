@@ -1,18 +1,25 @@
-"""Approvals over the API: read-only for now (approve/reject arrive with their services)."""
+"""Approvals over the API: list and read them, approve or reject a pending one.
+
+Decisions go through ``approvals.services``: it checks the role, locks the
+proposal (a decision and the expiry cannot both win), applies an approved
+change as a new config version and records every step. Its typed errors answer
+for themselves: 409 already decided or expired, 403 below operator, 404 unknown.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals import selectors
+from approvals import selectors, services
 from approvals.models import Approval
+from audit.actors import Actor
 from tradingsite.api_common import ErrorSerializer, cursor_pagination, parse_filters
 
 TAGS = ["approvals"]
@@ -53,3 +60,45 @@ class ApprovalDetailView(APIView):
     @extend_schema(tags=TAGS, responses={200: ApprovalOutputSerializer, 404: ErrorSerializer})
     def get(self, request: Request, approval_id: int) -> Response:
         return Response(ApprovalOutputSerializer(selectors.approval_get(approval_id=approval_id)).data)
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="why; kept with the decision"
+    )
+
+
+DECISION_ANSWERS = {
+    400: OpenApiResponse(description="malformed input"),
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+    409: OpenApiResponse(ErrorSerializer, description="already decided, or expired"),
+}
+
+
+class _DecisionView(APIView):
+    decide = staticmethod(services.approve)
+
+    def post(self, request: Request, approval_id: int) -> Response:
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.decide(
+            approval_id=approval_id, actor=Actor.for_user(request.user), note=serializer.validated_data["note"]
+        )
+        return Response(ApprovalOutputSerializer(selectors.approval_get(approval_id=approval_id)).data)
+
+
+@extend_schema(tags=TAGS, request=DecisionInputSerializer, responses={200: ApprovalOutputSerializer, **DECISION_ANSWERS})
+class ApprovalApproveView(_DecisionView):
+    """Approve a pending proposal and apply it at once: the answer's status is
+    APPLIED (``applied_config_version`` is the new version) or FAILED, with
+    ``failure_reason``, when the bot's configuration moved on since the proposal."""
+
+    decide = staticmethod(services.approve)
+
+
+@extend_schema(tags=TAGS, request=DecisionInputSerializer, responses={200: ApprovalOutputSerializer, **DECISION_ANSWERS})
+class ApprovalRejectView(_DecisionView):
+    """Reject a pending proposal: nothing changes but its status."""
+
+    decide = staticmethod(services.reject)

@@ -62,3 +62,25 @@ def actors() -> dict[str, Actor]:
         "admin": Actor("admin", Role.ADMIN),
         "system": Actor.system(),
     }
+
+
+@pytest.fixture
+def eager_celery(settings):  # type: ignore[no-untyped-def]
+    """Tasks queued on commit run at once, in the test's thread, and raise.
+
+    Set on the Celery app as well as in the settings, because a value another
+    test left on ``app.conf`` hides the Django setting; afterwards the app is
+    given back exactly as it was, so the settings speak for it again.
+    """
+    from tradingsite.celery import app
+
+    keys = ("task_always_eager", "task_eager_propagates")
+    saved = {key: app.conf.changes[key] for key in keys if key in app.conf.changes}
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_TASK_EAGER_PROPAGATES = True
+    for key in keys:
+        app.conf[key] = True
+    yield
+    for key in keys:
+        app.conf.changes.pop(key, None)
+    app.conf.changes.update(saved)

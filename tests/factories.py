@@ -125,7 +125,19 @@ class ApprovalFactory(factory.django.DjangoModelFactory):
     kind = Approval.Kind.STRATEGY_PARAMS
     base_config = factory.SubFactory(BotConfigFactory)
     bot = factory.SelfAttribute("base_config.bot")
-    change = factory.LazyFunction(lambda: {"strategy_params": {"fast": 12}})
+    # The shape ``approvals.services.propose`` stores: what to set, and the diff.
+    change = factory.LazyAttribute(
+        lambda approval: {
+            "set": {"strategy_params": {"fast": 14}},
+            "diff": [
+                {
+                    "path": "strategy_params.fast",
+                    "from": (approval.base_config.strategy_params or {}).get("fast"),
+                    "to": 14,
+                }
+            ],
+        }
+    )
     rationale = "faster entries"
     proposer = "advisor:rules"
     created_at = factory.LazyFunction(timezone.now)

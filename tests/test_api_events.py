@@ -89,6 +89,7 @@ def test_approvals_list_by_status_and_detail(viewer) -> None:  # type: ignore[no
     detail = client.get(f"/api/approvals/{rejected.pk}").json()
     assert detail["status"] == "REJECTED" and detail["decider_name"] == "operator"
     assert detail["base_config_version"] == 3 and detail["applied_config_version"] is None
-    assert detail["change"] == {"strategy_params": {"fast": 12}}
+    assert detail["change"]["set"] == {"strategy_params": {"fast": 14}}
+    assert detail["change"]["diff"] == [{"path": "strategy_params.fast", "from": 10, "to": 14}]
     assert client.get("/api/approvals?status=MAYBE").status_code == 400
     assert client.get("/api/approvals/99999").status_code == 404

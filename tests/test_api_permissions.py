@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.api_support import make_world, set_state, token_client
+from tests.api_support import BACKTEST_MARKET, make_world, set_state, token_client
 from tradingsite.api_roles import ROUTE_ROLES, required_role
 
 ROLES = ("anonymous", "viewer", "operator", "admin")
@@ -49,10 +49,14 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("system-resume-after-emergency", "POST"): Case(
         (401, 403, 403, 200), body={"reason": "exchange back"}, state="EMERGENCY_STOP"
     ),
+    ("scheduler", "GET"): Case((401, 200, 200, 200)),
+    ("scheduler", "PATCH"): Case((401, 403, 200, 200), body={"enabled": False}),
+    ("scheduler-bot", "PATCH"): Case((401, 403, 200, 200), body={"interval_seconds": 120}),
     ("bot-list", "GET"): Case((401, 200, 200, 200)),
     ("bot-list", "POST"): Case((401, 403, 403, 201), body=NEW_BOT),
     ("bot-detail", "GET"): Case((401, 200, 200, 200)),
     ("bot-detail", "PATCH"): Case((401, 403, 403, 200), body={"enabled": False}),
+    ("bot-cycle", "POST"): Case((401, 403, 200, 200), state="RUNNING"),
     ("bot-config-list", "GET"): Case((401, 200, 200, 200)),
     ("bot-config-list", "POST"): Case((401, 403, 403, 201), body={"strategy_params": {"fast": 5}}),
     ("bot-config-detail", "GET"): Case((401, 200, 200, 200)),
@@ -72,6 +76,11 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("event-verify", "GET"): Case((401, 200, 200, 200)),
     ("approval-list", "GET"): Case((401, 200, 200, 200)),
     ("approval-detail", "GET"): Case((401, 200, 200, 200)),
+    ("approval-approve", "POST"): Case((401, 403, 200, 200), body={"note": "looks right"}),
+    ("approval-reject", "POST"): Case((401, 403, 200, 200), body={"note": "not now"}),
+    ("backtest-list", "GET"): Case((401, 200, 200, 200)),
+    ("backtest-list", "POST"): Case((401, 403, 202, 202), body={"strategy": "sma_cross", **BACKTEST_MARKET}),
+    ("backtest-detail", "GET"): Case((401, 200, 200, 200)),
 }
 
 

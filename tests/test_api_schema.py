@@ -48,6 +48,14 @@ def test_schema_is_public_openapi_that_names_every_route(client) -> None:  # typ
     pause = schema["paths"]["/api/system/pause"]["post"]
     assert {"tokenAuth": []} in pause["security"]
     assert "Needs the **operator** role" in pause["description"]
+    assert {
+        "/api/scheduler", "/api/scheduler/bots/{bot_id}", "/api/bots/{bot_id}/cycle",
+        "/api/approvals/{approval_id}/approve", "/api/approvals/{approval_id}/reject",
+        "/api/backtests", "/api/backtests/{backtest_id}",
+    } <= paths
+    assert "Needs the **operator** role" in schema["paths"]["/api/approvals/{approval_id}/approve"]["post"]["description"]
+    assert "Needs the **viewer** role" in schema["paths"]["/api/backtests"]["get"]["description"]
+    assert "Needs the **operator** role" in schema["paths"]["/api/backtests"]["post"]["description"]
 
 
 @pytest.mark.django_db

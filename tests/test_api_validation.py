@@ -13,15 +13,19 @@ import pytest
 from django.apps import apps
 from django.urls import reverse
 
-from tests.api_support import make_world, token_client
+from tests.api_support import BACKTEST_MARKET, make_world, token_client
 from tests.test_api_permissions import api_patterns, view_methods
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CHECKED_APPS = {"trading", "audit", "approvals", "auth", "knox", "axes", "sessions", "django_celery_beat"}
 
 VALID_CONFIG = {"symbol": "BTCUSDT", "timeframe": "1h", "strategy": "sma_cross"}
+BACKTEST = {"strategy": "sma_cross", **BACKTEST_MARKET}
 LIVE_ORDER = {"bot": "alpha", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"}
-TAKES_NO_INPUT = {("auth-logout", "POST"): "revokes the caller's own token; it reads no body"}
+TAKES_NO_INPUT = {
+    ("auth-logout", "POST"): "revokes the caller's own token; it reads no body",
+    ("bot-cycle", "POST"): "runs one cycle of the bot in the URL; it reads no body",
+}
 
 # (URL name, method): [(body, a key the error answer must have), ...]. A str body
 # is sent as it is (not valid JSON); "detail" is a whole-body error.
@@ -84,6 +88,46 @@ MALFORMED: dict[tuple[str, str], list[tuple[Any, str]]] = {
         ({"mode": "live"}, "mode"),
     ],
     ("bot-config-rollback", "POST"): [({"note": ["x"]}, "note"), ({"note": "x" * 2001}, "note")],
+    ("scheduler", "PATCH"): [
+        ({}, "enabled"),
+        ({"enabled": "maybe"}, "enabled"),
+        ({"enabled": None}, "enabled"),
+        ("on", "detail"),
+    ],
+    ("scheduler-bot", "PATCH"): [
+        ({}, "non_field_errors"),
+        ({"name": "renamed"}, "non_field_errors"),
+        ({"enabled": "maybe"}, "enabled"),
+        ({"interval_seconds": 0}, "interval_seconds"),
+        ({"interval_seconds": 7 * 86400 + 1}, "interval_seconds"),
+        ({"interval_seconds": 1.5}, "interval_seconds"),
+        ({"interval_seconds": "soon"}, "interval_seconds"),
+    ],
+    ("approval-approve", "POST"): [({"note": ["x"]}, "note"), ({"note": "x" * 2001}, "note"), ("{", "detail")],
+    ("approval-reject", "POST"): [({"note": {"why": "x"}}, "note"), ({"note": "x" * 2001}, "note"), ("[", "detail")],
+    ("backtest-list", "POST"): [
+        ({}, "strategy"),
+        ({**BACKTEST, "strategy": "martingale"}, "strategy"),
+        ({"strategy": "sma_cross"}, "symbol"),
+        ({**BACKTEST, "symbol": "eth usdt"}, "symbol"),
+        ({**BACKTEST, "symbol": "DOGEUSDT"}, "symbol"),  # nothing cached
+        ({**BACKTEST, "timeframe": "7m"}, "timeframe"),
+        ({**BACKTEST, "strategy_params": [10, 30]}, "strategy_params"),
+        ({**BACKTEST, "strategy_params": {"fast": "ten"}}, "strategy_params.fast"),
+        ({**BACKTEST, "strategy_params": {"fast": 50, "slow": 20}}, "strategy_params.fast"),
+        ({**BACKTEST, "strategy_params": {"fast": 10.5}}, "strategy_params.fast"),
+        ({**BACKTEST, "strategy_params": {"turbo": 1}}, "strategy_params.turbo"),
+        ({**BACKTEST, "risk_limits": {"fraction_of_equity": "2"}}, "risk_limits.fraction_of_equity"),
+        ({**BACKTEST, "risk_limits": "tight"}, "risk_limits"),
+        ({**BACKTEST, "start": "yesterday"}, "start"),
+        ({**BACKTEST, "start": "2024-02-01T00:00:00Z", "end": "2024-01-01T00:00:00Z"}, "end"),
+        ({**BACKTEST, "start": "2030-01-01T00:00:00Z"}, "symbol"),  # nothing cached from then on
+        ({**BACKTEST, "fee_bps": "-1"}, "fee_bps"),
+        ({**BACKTEST, "slippage_bps": "5000"}, "slippage_bps"),
+        ({**BACKTEST, "initial_cash": "0"}, "initial_cash"),
+        ({**BACKTEST, "bot": 999999}, "bot"),
+        ('{"strategy": "sma_cross", "strategy_params": {"fast": Infinity}}', "detail"),
+    ],
     ("order-live", "POST"): [
         ({}, "bot"),
         ({**LIVE_ORDER, "side": "HOLD"}, "side"),

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from approvals.models import Approval
 from audit.actors import Actor
 from audit.models import Event
-from tests.dashboard_data import build_history
+from tests.dashboard_data import add_approvals_and_backtests, build_history
 from trading import state
-from trading.models import SystemState
+from trading.models import Backtest, BotConfig, SystemState
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -248,14 +249,32 @@ PAGES = [
 
 
 def test_every_page_loads_without_a_console_error(tab: Tab, history: Any) -> None:
+    add_approvals_and_backtests(history)
+    pending = Approval.objects.filter(status="PENDING").order_by("pk").first()
+    decided = Approval.objects.exclude(status="PENDING").order_by("pk").first()
+    done = Backtest.objects.filter(status="done").order_by("pk").first()
+    running = Backtest.objects.filter(status="running").get()
     tab.log_in("admin")
-    for name, path in PAGES:
+    pages = PAGES + [
+        ("approvals", "/approvals/"),
+        ("approval-pending", f"/approvals/{pending.pk}/"),
+        ("approval-decided", f"/approvals/{decided.pk}/"),
+        ("scheduler", "/scheduler/"),
+        ("backtests", "/backtests/"),
+        ("backtest-done", f"/backtests/{done.pk}/"),
+        ("backtest-running", f"/backtests/{running.pk}/"),
+    ]
+    for name, path in pages:
         page = tab.open(path)
         assert page.locator("main h1").count() >= 1, name
         if name == "events":
             page.locator("#chain").get_by_text("Audit chain intact").wait_for()
         if name == "bot":
             page.locator("#candle-chart canvas").first.wait_for()
+        if name in ("approvals", "approval-pending"):
+            page.locator(".evidence-chart canvas").first.wait_for()
+        if name == "backtest-done":
+            page.locator("#equity-chart canvas").first.wait_for()
         tab.screenshot(name)
     page = tab.open("/bots/bot-a/?a=1&b=3")
     tab.screenshot("bot-diff")
@@ -269,10 +288,16 @@ def test_every_page_loads_without_a_console_error(tab: Tab, history: Any) -> Non
 
 
 def test_pages_fit_a_phone(browser: Any, live_server: Any, history: Any) -> None:
+    add_approvals_and_backtests(history, decided_per_bot=1)
+    done = Backtest.objects.filter(status="done").order_by("pk").first()
     phone = Tab(browser, live_server.url, PHONE)
     try:
         phone.log_in("operator")
-        for name, path in (("overview", "/"), ("bot", "/bots/bot-a/"), ("orders", "/orders/"), ("events", "/events/")):
+        for name, path in (
+            ("overview", "/"), ("bot", "/bots/bot-a/"), ("orders", "/orders/"), ("events", "/events/"),
+            ("approvals", "/approvals/"), ("scheduler", "/scheduler/"), ("backtests", "/backtests/"),
+            ("backtest", f"/backtests/{done.pk}/"),
+        ):
             page = phone.open(path)
             # Wide tables scroll inside their own box; the page itself never does.
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -299,4 +324,125 @@ def test_login_page_and_logout(tab: Tab, history: Any) -> None:
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(tab.base_url + "/login/")
     assert tab.open("/").url.startswith(tab.base_url + "/login/")
+    assert tab.errors == []
+
+
+def test_operator_approves_a_pending_proposal_and_sees_it_applied(tab: Tab, history: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_approvals_and_backtests(history, decided_per_bot=1)
+    approval = Approval.objects.get(bot__name="bot-a", status="PENDING")
+    tab.log_in("operator")
+    page = tab.open("/approvals/")
+    page.evaluate("window.notReloaded = true")
+    card = page.locator(f"#approval-{approval.pk}")
+    expect(card.locator("time[data-countdown]")).to_contain_text("h")
+    expect(card).to_contain_text("strategy_params.fast")
+    tab.screenshot("approvals-operator")
+
+    card.get_by_label("Note (kept with the decision)").fill("backtest looks better")
+    card.get_by_role("button", name="Approve and apply").click()
+
+    expect(card).to_contain_text("Approved and applied: bot-a now runs config v3.")
+    expect(card.locator(".status")).to_contain_text("Applied")
+    assert card.locator("form.decide-form").count() == 0
+    assert page.evaluate("window.notReloaded") is True
+    approval.refresh_from_db()
+    assert approval.status == "APPLIED" and approval.decision_note == "backtest looks better"
+    active = BotConfig.objects.get(bot__name="bot-a", is_active=True)
+    assert active.version == 3 and active.strategy_params["fast"] == 8
+    assert list(
+        Event.objects.filter(inputs__approval_id=approval.pk).order_by("seq").values_list("type", "actor")
+    ) == [
+        ("approvals.approval.proposed", "advisor:rules"),
+        ("approvals.approval.approved", "operator"),
+        ("approvals.approval.applied", "operator"),
+    ]
+    tab.screenshot("approvals-applied")
+    assert tab.errors == []
+
+
+def test_viewer_sees_proposals_but_no_decision_controls(tab: Tab, history: Any) -> None:
+    add_approvals_and_backtests(history, decided_per_bot=1)
+    tab.log_in("viewer")
+    page = tab.open("/approvals/")
+    assert page.locator(".approval").count() == len(history.bots)
+    assert page.get_by_role("button", name="Approve and apply").count() == 0
+    assert page.get_by_role("button", name="Reject").count() == 0
+    # The advisor's rationale is shown as text, never run.
+    assert "<script>alert('x')</script>" in page.locator(".rationale").first.inner_text()
+    tab.open("/scheduler/")
+    assert page.locator("#scheduler button").count() == 0
+    tab.open("/backtests/")
+    assert page.locator("form.backtest-form").count() == 0
+    tab.screenshot("backtests-viewer")
+    assert tab.errors == []
+
+
+def test_backtest_progress_bar_follows_the_job_until_its_results_replace_it(tab: Tab, history: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_approvals_and_backtests(history)
+    job = Backtest.objects.get(status="running")
+    done = Backtest.objects.filter(status="done").first()
+    tab.log_in("operator")
+    page = tab.open(f"/backtests/{job.pk}/")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("progress")).to_have_attribute("value", "40")
+
+    Backtest.objects.filter(pk=job.pk).update(progress=85)
+    expect(page.locator("progress")).to_have_attribute("value", "85")
+    Backtest.objects.filter(pk=job.pk).update(
+        status="done", progress=100, candle_count=100, metrics=done.metrics, trades=done.trades,
+        equity_curve=done.equity_curve, blocks=done.blocks,
+    )
+
+    expect(page.locator("#job")).to_contain_text("Done: 100 candles")
+    page.locator("#equity-chart canvas").first.wait_for()
+    expect(page.locator("#job")).to_contain_text("SMA10 crossed above SMA30")
+    assert page.locator("progress").count() == 0
+    assert page.evaluate("window.notReloaded") is True
+    assert tab.errors == []
+
+
+def test_operator_changes_the_schedule_from_the_page(tab: Tab, history: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab.log_in("operator")
+    page = tab.open("/scheduler/")
+    page.get_by_role("button", name="Switch bot-a's cycles off").click()
+    expect(page.locator("#scheduler")).to_contain_text("bot-a: cycles off")
+    page.get_by_label("Seconds between bot-b's cycles").fill("120")
+    page.locator(f"#schedule-{history.bots[1].pk}").get_by_role("button", name="Set").click()
+    expect(page.locator("#scheduler")).to_contain_text("bot-b: cycles on, every 120 s (its own interval).")
+    page.get_by_role("button", name="Switch every bot's schedule off").click()
+    expect(page.locator("#scheduler")).to_contain_text("The scheduler is off")
+    tab.screenshot("scheduler-operator")
+    assert list(Event.objects.filter(type__startswith="scheduler.").order_by("seq").values_list("type", flat=True)) == [
+        "scheduler.bot.changed", "scheduler.bot.changed", "scheduler.disabled",
+    ]
+    assert tab.errors == []
+
+
+def test_operator_runs_a_cycle_from_the_bot_page(tab: Tab, history: Any) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from playwright.sync_api import expect
+
+    from trading import clock
+    from trading.models import CycleRun
+
+    # The replay clock inside the bundled candles, so the cycle has a market to read.
+    clock.start_simulation(sim_start=datetime(2025, 6, 2, 12, 0, 5, tzinfo=UTC), speed=Decimal("1"))
+    tab.log_in("operator")
+    page = tab.open("/bots/bot-a/")
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_role("button", name="Run a cycle now").click()
+
+    expect(page.locator("#last-cycle .notice")).to_contain_text("Cycle done:")
+    assert page.evaluate("window.notReloaded") is True
+    assert CycleRun.objects.filter(bot__name="bot-a", actor="operator", status="done").count() == 1
+    tab.screenshot("bot-cycle-operator")
     assert tab.errors == []

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from audit.actors import Role
-from tests.dashboard_data import build_history
+from tests.dashboard_data import add_approvals_and_backtests, build_history
 from trading.models import BotConfig, SystemState
 
 # Every page and fragment a viewer may read (GET), with an example URL.
@@ -24,11 +24,25 @@ READ_URLS = [
     "/events/",
     "/events/chain/",
     "/events/1/",
+    "/approvals/",
+    "/approvals/1/",
+    "/scheduler/",
+    "/backtests/",
+    "/backtests/1/",
 ]
+BACKTEST_FORM = {
+    "strategy": "sma_cross", "symbol": "BTCUSDT", "timeframe": "1m", "initial_cash": "10000", "fee_bps": "10",
+    "slippage_bps": "0", "sizing_mode": "fraction", "fraction_of_equity": "0.1", "fixed_quote": "1000",
+}
 # Every route that changes something, with the least role it needs.
 WRITE_URLS = [
     ("/system/state/change/", {"target": "PAUSED"}, "operator"),
     ("/bots/bot-a/rollback/", {"version": "1"}, "admin"),
+    ("/bots/bot-a/cycle/", {}, "operator"),
+    ("/approvals/1/decide/", {"decision": "reject", "note": "not now"}, "operator"),
+    ("/scheduler/switch/", {"enabled": "off"}, "operator"),
+    ("/scheduler/bots/1/", {"enabled": "off"}, "operator"),
+    ("/backtests/run/", BACKTEST_FORM, "operator"),
 ]
 ROLE_ORDER = ["viewer", "operator", "admin"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -39,18 +53,25 @@ def history(users):  # type: ignore[no-untyped-def]
     return build_history(bots=2, orders_per_bot=2)
 
 
+@pytest.fixture
+def everything(history):  # type: ignore[no-untyped-def]
+    """The history, plus proposals (pending and decided) and backtests."""
+    add_approvals_and_backtests(history)
+    return history
+
+
 def set_state(value: str) -> None:
     SystemState.objects.update_or_create(id=1, defaults={"state": value})
 
 
 def dashboard_views() -> set[object]:
-    """Every view behind the dashboard's and events' URL modules, but the
+    """Every view behind the dashboard's, events' and approvals' URL modules, but the
     login and logout pages (Django's own views, open to anyone)."""
     found = set()
     for entry in get_resolver().url_patterns:
-        if isinstance(entry, URLResolver) and entry.namespace in ("dashboard", "events"):
+        if isinstance(entry, URLResolver) and entry.namespace in ("dashboard", "events", "approvals"):
             found |= {p.callback for p in entry.url_patterns if isinstance(p, URLPattern)}
-    return {v for v in found if v.__module__ in ("trading.views", "audit.views")}
+    return {v for v in found if v.__module__.startswith(("trading.views", "audit.views", "approvals.views"))}
 
 
 def test_every_route_declares_its_role_and_is_walked_by_these_tests() -> None:
@@ -90,7 +111,7 @@ def test_anonymous_cannot_post(client, history, url) -> None:  # type: ignore[no
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLE_ORDER)
 @pytest.mark.parametrize("url", READ_URLS)
-def test_every_role_reads_every_page(client, users, history, role, url) -> None:  # type: ignore[no-untyped-def]
+def test_every_role_reads_every_page(client, users, everything, role, url) -> None:  # type: ignore[no-untyped-def]
     client.force_login(users[role])
     response = client.get(url, **HTMX) if url == "/system/state/" else client.get(url)
     assert response.status_code == 200
@@ -99,7 +120,7 @@ def test_every_role_reads_every_page(client, users, history, role, url) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("url,data,least", WRITE_URLS)
 @pytest.mark.parametrize("role", ROLE_ORDER)
-def test_write_routes_refuse_roles_below_theirs(client, users, history, url, data, least, role) -> None:  # type: ignore[no-untyped-def]
+def test_write_routes_refuse_roles_below_theirs(client, users, everything, url, data, least, role) -> None:  # type: ignore[no-untyped-def]
     set_state("RUNNING")
     client.force_login(users[role])
     response = client.post(url, data)
@@ -130,11 +151,11 @@ def test_header_shows_state_badge_user_role_and_nav(client, users, history) -> N
     assert "Emergency stop" in html
     assert 'role role--operator">operator<' in html
     assert '<a href="/orders/" aria-current="page">Orders</a>' in html
-    for link in ('href="/"', 'href="/fills/"', 'href="/events/"', 'action="/logout/"'):
+    for link in (
+        'href="/"', 'href="/fills/"', 'href="/approvals/"', 'href="/backtests/"', 'href="/scheduler/"',
+        'href="/events/"', 'action="/logout/"',
+    ):
         assert link in html
-    # Not built yet, so not linked.
-    for absent in ("/approvals/", "/scheduler/", "/backtest"):
-        assert absent not in html
 
 
 @pytest.mark.django_db
@@ -209,9 +230,13 @@ def test_only_admin_sees_rollback_buttons(client, users, history) -> None:  # ty
         ("/events/?type=trading", 'id="table"'),
         ("/events/chain/", 'id="chain"'),
         ("/system/badge/", 'id="system-state"'),
+        ("/approvals/?page=1", 'id="table"'),
+        ("/scheduler/", 'id="scheduler"'),
+        ("/backtests/?page=1", 'id="table"'),
+        ("/backtests/1/", 'id="job"'),
     ],
 )
-def test_htmx_requests_get_only_their_fragment(client, users, history, url, fragment_id) -> None:  # type: ignore[no-untyped-def]
+def test_htmx_requests_get_only_their_fragment(client, users, everything, url, fragment_id) -> None:  # type: ignore[no-untyped-def]
     client.force_login(users["viewer"])
     html = client.get(url, **HTMX).content.decode()
     assert html.lstrip().startswith("<")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from audit.services import record
-from tests.dashboard_data import build_history
+from tests.dashboard_data import add_approvals_and_backtests, build_history
 from trading.models import SystemState
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -31,6 +31,14 @@ PAGES = [
     ("/events/chain/", True, 5),  # the whole chain is read by one streamed query
     ("/orders/export.csv", False, 5),
     ("/fills/export.csv", False, 5),
+    ("/approvals/", False, 7),  # pending cards (with their evidence), then a page of history
+    ("/approvals/?page=2", True, 5),
+    ("/approvals/1/", False, 5),
+    ("/scheduler/", False, 7),
+    ("/backtests/", False, 7),  # with the form and the cached series it offers
+    ("/backtests/?page=2", True, 5),
+    ("/backtests/1/", False, 5),
+    ("/backtests/1/", True, 4),  # the progress poll
 ]
 
 
@@ -40,6 +48,7 @@ def busy(users):  # type: ignore[no-untyped-def]
     for bot in history.bots:
         for i in range(5):
             record("trading.order.filled", "scheduler", f"fill {i}", bot=bot)
+    add_approvals_and_backtests(history, decided_per_bot=8, backtests=30)
     SystemState.objects.update_or_create(id=1, defaults={"state": "RUNNING"})
     return history
 

@@ -9,9 +9,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from audit.actors import Actor, Role, role_of
-from trading import state
+from trading import scheduling, state
 from trading.admin_base import ReadOnlyAdmin
 from trading.models import (
+    Backtest,
     BalanceMismatch,
     Bot,
     BotConfig,
@@ -107,7 +108,10 @@ class BotActionForm(forms.Form):
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ("name", "enabled", "cash", "last_cycle_at", "last_candle_time", "trading_blocked_reason")
+    list_display = (
+        "name", "enabled", "schedule_interval_seconds", "cash", "last_cycle_at", "last_candle_time",
+        "trading_blocked_reason",
+    )
     list_filter = ("enabled",)
     search_fields = ("name",)
     readonly_fields = (
@@ -121,14 +125,41 @@ class BotAdmin(admin.ModelAdmin):
         # Cleared only by acknowledging what blocked it (an audited service).
         "trading_blocked_reason",
     )
+    # A bot's schedule changes through the scheduling service (recorded), from
+    # these actions, the scheduler page or the API; not by editing the row.
+    schedule_fields = ("enabled", "schedule_interval_seconds")
     inlines = [BotConfigInline]
-    actions = ["set_mode_live", "set_mode_paper", "acknowledge_mismatch", "flatten_positions"]
+    actions = [
+        "switch_cycles_on", "switch_cycles_off", "set_mode_live", "set_mode_paper", "acknowledge_mismatch",
+        "flatten_positions",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.readonly_fields + (self.schedule_fields if obj is not None else ())
 
     def has_admin_permission(self, request: HttpRequest) -> bool:
         return role_of(request.user) == Role.ADMIN
 
     def has_operator_permission(self, request: HttpRequest) -> bool:
         return role_of(request.user) >= Role.OPERATOR
+
+    @admin.action(description="Switch scheduled cycles on for the selected bots (operator)", permissions=["operator"])
+    def switch_cycles_on(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, enabled=True)
+
+    @admin.action(description="Switch scheduled cycles off for the selected bots (operator)", permissions=["operator"])
+    def switch_cycles_off(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, enabled=False)
+
+    def _switch(self, request: HttpRequest, queryset: Any, *, enabled: bool) -> None:
+        actor = Actor.for_user(request.user)
+        names = []
+        for bot in queryset.order_by("name"):
+            scheduling.bot_set_schedule(bot=bot, actor=actor, enabled=enabled)
+            names.append(bot.name)
+        self.message_user(
+            request, f"Scheduled cycles {'on' if enabled else 'off'} for {', '.join(names)}.", messages.SUCCESS
+        )
 
     @admin.action(description="Switch to LIVE mode (admin; every other live gate still applies)",
                   permissions=["admin"])
@@ -283,3 +314,11 @@ class CycleRunAdmin(ReadOnlyAdmin):
     search_fields = ("bot__name", "signal_reason", "detail")
     date_hierarchy = "started_at"
     list_select_related = ("bot",)
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "requested_by", "strategy", "symbol", "timeframe", "status", "progress")
+    list_filter = ("status", "strategy", "symbol", "timeframe")
+    search_fields = ("requested_by", "strategy", "symbol", "error")
+    date_hierarchy = "created_at"

@@ -70,19 +70,47 @@ def backtest_request(
     clean, _ = validate_spec(strategy=strategy, params=params, risk_limits=risk_limits or {}, timeframe=timeframe)
     if start and end and end < start:
         raise BacktestRequestError({"end": "is before start"})
+    symbol = symbol.upper()
+    if not _has_candles(symbol, timeframe, start, end):
+        # Refused now rather than queued to fail in the worker.
+        raise BacktestRequestError(
+            {"symbol": f"no {symbol} {timeframe} candles are cached{_span(start, end)}"}
+        )
     from trading.tasks import run_backtest
 
     with transaction.atomic():
         job = Backtest.objects.create(
-            requested_by=actor.name, bot=bot, symbol=symbol.upper(), timeframe=timeframe,
+            requested_by=actor.name, bot=bot, symbol=symbol, timeframe=timeframe,
             strategy=strategy, strategy_params=clean, risk_limits=risk_limits or {}, start=start, end=end,
             initial_cash=initial_cash, fee_bps=fee_bps, slippage_bps=slippage_bps,
         )
         record("trading.backtest.requested", actor, f"backtest #{job.pk}: {strategy} on {job.symbol} {timeframe}",
                inputs={"backtest_id": job.pk, "strategy": strategy, "params": clean,
-                       "risk_limits": risk_limits or {}, "start": start, "end": end}, bot=bot)
+                       "risk_limits": risk_limits or {}, "start": start, "end": end,
+                       "initial_cash": initial_cash, "fee_bps": fee_bps, "slippage_bps": slippage_bps}, bot=bot)
         transaction.on_commit(lambda: run_backtest.delay(job.pk))
     return job
+
+
+def _span(start: datetime | None, end: datetime | None) -> str:
+    if start and end:
+        return f" between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+    if start:
+        return f" from {start:%Y-%m-%d %H:%M} UTC on"
+    if end:
+        return f" up to {end:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
+def _has_candles(symbol: str, timeframe: str, start: datetime | None, end: datetime | None) -> bool:
+    from trading.models import Candle
+
+    rows = Candle.objects.filter(symbol=symbol, timeframe=timeframe)
+    if start:
+        rows = rows.filter(open_time__gte=start)
+    if end:
+        rows = rows.filter(open_time__lte=end)
+    return rows.exists()
 
 
 def backtest_execute(*, backtest_id: int) -> Backtest | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import reduce
 from typing import Any
@@ -24,6 +24,7 @@ from trading import state
 from trading.config_diff import diff_values
 from trading.models import (
     ZERO,
+    Backtest,
     Bot,
     BotConfig,
     Candle,
@@ -417,3 +418,128 @@ def login_lockout_list() -> QuerySet[AccessAttempt]:
         failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
         attempt_time__gt=timezone.now() - settings.AXES_COOLOFF_TIME,
     ).order_by("-attempt_time")
+
+
+# --- the scheduler --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BotSchedule:
+    """One bot's cycles as beat runs them."""
+
+    bot: Bot
+    config: BotConfig | None
+    interval_seconds: int
+    # True: one cycle per candle of the active timeframe; False: the bot's own interval.
+    follows_timeframe: bool
+    # Whether beat's periodic task is on (the bot's switch, the global switch and
+    # an active config all needed).
+    scheduled: bool
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    # The next run is well past: beat may not be running.
+    overdue: bool = False
+
+
+# How late a run may be before the page says so (beat checks its schedule every few seconds).
+OVERDUE_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SchedulerView:
+    enabled: bool
+    bots: list[BotSchedule]
+    # Read once per request: the page's header badge shows it too.
+    system_state: SystemState
+
+
+def scheduler_view() -> SchedulerView:
+    """The global switch and every bot's schedule, in three queries."""
+    from django_celery_beat.models import PeriodicTask
+
+    from trading import scheduling
+
+    current = state.current()
+    now = timezone.now()
+    bots = list(bot_list().order_by("name"))
+    tasks = {
+        task.name: task
+        for task in PeriodicTask.objects.filter(name__in=[scheduling.task_name(b) for b in bots]).select_related(
+            "interval"
+        )
+    }
+    rows = []
+    for bot in bots:
+        config = bot.active_configs[0] if bot.active_configs else None
+        every = scheduling.interval_seconds(bot, config) if config or bot.schedule_interval_seconds else None
+        task = tasks.get(scheduling.task_name(bot))
+        scheduled = bool(task and task.enabled)
+        last_run = task.last_run_at if task else None
+        # Beat runs a task that has never run at its next tick; otherwise one
+        # interval after the last run.
+        next_run = None
+        if scheduled and last_run is not None and every:
+            next_run = last_run + timedelta(seconds=every)
+        rows.append(
+            BotSchedule(
+                bot=bot,
+                config=config,
+                interval_seconds=every or 0,
+                follows_timeframe=not bot.schedule_interval_seconds,
+                scheduled=scheduled,
+                last_run_at=last_run,
+                next_run_at=next_run,
+                overdue=next_run is not None and next_run < now - OVERDUE_AFTER,
+            )
+        )
+    return SchedulerView(enabled=current.scheduler_enabled, bots=rows, system_state=current)
+
+
+def bot_schedule(*, bot_id: int) -> BotSchedule:
+    found = next((row for row in scheduler_view().bots if row.bot.pk == bot_id), None)
+    if found is None:
+        raise Http404(f"no bot with id {bot_id}")
+    return found
+
+
+# --- backtests ------------------------------------------------------------------
+
+# The heavy columns a list of backtests leaves out.
+BACKTEST_DETAIL_ONLY = ("trades", "equity_curve", "blocks", "risk_limits")
+
+
+def backtest_list(*, status: str | None = None, bot: int | None = None) -> QuerySet[Backtest]:
+    backtests = Backtest.objects.defer(*BACKTEST_DETAIL_ONLY)
+    if status:
+        backtests = backtests.filter(status=status)
+    if bot is not None:
+        backtests = backtests.filter(bot_id=bot)
+    return backtests
+
+
+def backtest_get(*, backtest_id: int) -> Backtest:
+    backtest = Backtest.objects.filter(pk=backtest_id).first()
+    if backtest is None:
+        raise Http404(f"no backtest #{backtest_id}")
+    return backtest
+
+
+@dataclass(frozen=True)
+class CachedSeries:
+    symbol: str
+    timeframe: str
+    first: datetime
+    last: datetime
+    count: int
+
+
+def cached_series() -> list[CachedSeries]:
+    """What a backtest can run on: every cached symbol and timeframe, with its span."""
+    from django.db.models import Count, Max, Min
+
+    rows = (
+        Candle.objects.values("symbol", "timeframe")
+        .annotate(first=Min("open_time"), last=Max("open_time"), count=Count("id"))
+        .order_by("symbol", "timeframe")
+    )
+    return [CachedSeries(r["symbol"], r["timeframe"], r["first"], r["last"], r["count"]) for r in rows]

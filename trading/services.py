@@ -1,9 +1,10 @@
-"""Write services of the trading app: users' roles, bots and their config versions."""
+"""Write services of the trading app: users' roles, bots and their config
+versions, and a cycle run by hand."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -15,6 +16,9 @@ from audit.services import record
 from trading.models import Bot, BotConfig, Mode, Order, Position
 from trading.validation import Conflict, InvalidInput, validate_config
 from tradingsite.errors import ServiceError
+
+if TYPE_CHECKING:
+    from trading.cycle import CycleOutcome
 
 ROLE_NAMES = ("viewer", "operator", "admin")
 
@@ -280,3 +284,14 @@ def bot_config_rollback(
         rolled_back_to=target,
         **config_snapshot(target),
     )
+
+
+def cycle_trigger(*, bot: Bot, actor: Actor) -> CycleOutcome:
+    """One cycle of ``bot`` now (the clock's now), asked for by a person: a page
+    button or the API. It is the scheduler's very cycle: single flight, one
+    action per candle, the system state and the risk engine in front of any
+    order, and an exchange failure recorded and answered as a skipped cycle."""
+    from trading import clock
+    from trading.cycle import run_cycle
+
+    return run_cycle(bot, clock.now(), actor)

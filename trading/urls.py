@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from trading import views
+from trading.views import backtests, scheduler
 
 app_name = "dashboard"
 
@@ -16,6 +17,13 @@ urlpatterns = [
     path("system/state/change/", views.state_change, name="state-change"),
     path("bots/<slug:name>/", views.bot_detail, name="bot"),
     path("bots/<slug:name>/rollback/", views.bot_rollback, name="bot-rollback"),
+    path("bots/<slug:name>/cycle/", views.bot_cycle, name="bot-cycle"),
+    path("scheduler/", scheduler.scheduler, name="scheduler"),
+    path("scheduler/switch/", scheduler.scheduler_switch, name="scheduler-switch"),
+    path("scheduler/bots/<int:bot_id>/", scheduler.scheduler_bot, name="scheduler-bot"),
+    path("backtests/", backtests.backtests, name="backtests"),
+    path("backtests/run/", backtests.backtest_run, name="backtest-run"),
+    path("backtests/<int:backtest_id>/", backtests.backtest, name="backtest"),
     path("orders/", views.orders, name="orders"),
     path("orders/export.csv", views.orders_csv, name="orders-csv"),
     path("fills/", views.fills, name="fills"),

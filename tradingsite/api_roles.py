@@ -32,9 +32,13 @@ ROUTE_ROLES: dict[str, dict[str, Role]] = {
     "system-resume": {"POST": OPERATOR},
     "system-emergency-stop": {"POST": OPERATOR},
     "system-resume-after-emergency": {"POST": ADMIN},
+    # The scheduler: the global switch, each bot's switch and interval
+    "scheduler": {"GET": VIEWER, "PATCH": OPERATOR},
+    "scheduler-bot": {"PATCH": OPERATOR},
     # Bots and their configuration versions
     "bot-list": {"GET": VIEWER, "POST": ADMIN},
     "bot-detail": {"GET": VIEWER, "PATCH": ADMIN},
+    "bot-cycle": {"POST": OPERATOR},
     "bot-config-list": {"GET": VIEWER, "POST": ADMIN},
     "bot-config-detail": {"GET": VIEWER},
     "bot-config-diff": {"GET": VIEWER},
@@ -52,9 +56,14 @@ ROUTE_ROLES: dict[str, dict[str, Role]] = {
     "event-list": {"GET": VIEWER},
     "event-detail": {"GET": VIEWER},
     "event-verify": {"GET": VIEWER},
-    # Approvals (approve/reject come with the approvals services)
+    # Approvals
     "approval-list": {"GET": VIEWER},
     "approval-detail": {"GET": VIEWER},
+    "approval-approve": {"POST": OPERATOR},
+    "approval-reject": {"POST": OPERATOR},
+    # Backtests
+    "backtest-list": {"GET": VIEWER, "POST": OPERATOR},
+    "backtest-detail": {"GET": VIEWER},
 }
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from approvals.api import ApprovalDetailView, ApprovalListView
+from approvals.api import ApprovalApproveView, ApprovalDetailView, ApprovalListView, ApprovalRejectView
 from audit.api import EventDetailView, EventListView, EventVerifyView
 from trading.api.auth import LockoutListView, LockoutResetView, LoginView, LogoutView
+from trading.api.backtests import BacktestDetailView, BacktestListView
 from trading.api.bots import (
     BotConfigDetailView,
     BotConfigDiffView,
@@ -20,6 +21,7 @@ from trading.api.bots import (
     BotDetailView,
     BotListView,
 )
+from trading.api.cycles import BotCycleView
 from trading.api.health import HealthView
 from trading.api.live import LiveOrderView
 from trading.api.records import (
@@ -29,6 +31,7 @@ from trading.api.records import (
     OrderListView,
     PositionListView,
 )
+from trading.api.scheduler import SchedulerBotView, SchedulerView
 from trading.api.system import (
     SystemEmergencyStopView,
     SystemPauseView,
@@ -58,9 +61,13 @@ urlpatterns = [
         SystemResumeAfterEmergencyView.as_view(),
         name="system-resume-after-emergency",
     ),
+    # the scheduler
+    path("scheduler", SchedulerView.as_view(), name="scheduler"),
+    path("scheduler/bots/<int:bot_id>", SchedulerBotView.as_view(), name="scheduler-bot"),
     # bots and config versions
     path("bots", BotListView.as_view(), name="bot-list"),
     path("bots/<int:bot_id>", BotDetailView.as_view(), name="bot-detail"),
+    path("bots/<int:bot_id>/cycle", BotCycleView.as_view(), name="bot-cycle"),
     path("bots/<int:bot_id>/configs", BotConfigListView.as_view(), name="bot-config-list"),
     path("bots/<int:bot_id>/configs/diff", BotConfigDiffView.as_view(), name="bot-config-diff"),
     path("bots/<int:bot_id>/configs/<int:version>", BotConfigDetailView.as_view(), name="bot-config-detail"),
@@ -85,4 +92,9 @@ urlpatterns = [
     # approvals
     path("approvals", ApprovalListView.as_view(), name="approval-list"),
     path("approvals/<int:approval_id>", ApprovalDetailView.as_view(), name="approval-detail"),
+    path("approvals/<int:approval_id>/approve", ApprovalApproveView.as_view(), name="approval-approve"),
+    path("approvals/<int:approval_id>/reject", ApprovalRejectView.as_view(), name="approval-reject"),
+    # backtests
+    path("backtests", BacktestListView.as_view(), name="backtest-list"),
+    path("backtests/<int:backtest_id>", BacktestDetailView.as_view(), name="backtest-detail"),
 ]

@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "SystemStateEnum": "trading.models.SystemState.State",
         "OrderStatusEnum": "trading.models.Order.Status",
         "ApprovalStatusEnum": "approvals.models.Approval.Status",
+        "BacktestStatusEnum": "trading.models.Backtest.Status",
+        "CycleStatusEnum": "trading.models.CycleRun.Status",
     },
 }
 

@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tradingsite.api_urls")),
     path("", include("audit.urls")),
+    path("", include("approvals.urls")),
     path("", include("trading.urls")),
 ]

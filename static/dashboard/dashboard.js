@@ -100,10 +100,89 @@
     api.timeScale().fitContent();
   }
 
+  // A proposal's evidence: the equity of the backtest before the change and after it.
+  function drawEvidence() {
+    document.querySelectorAll(".evidence-chart").forEach(function (box) {
+      const data = readJson(box.dataset.source);
+      if (!data || !window.LightweightCharts || box.dataset.drawn) return;
+      box.dataset.drawn = "true";
+      const api = LightweightCharts.createChart(box, chartOptions());
+      [["before", "#64748b", 2], ["after", "#2563eb", 0]].forEach(function (spec) {
+        const line = api.addSeries(LightweightCharts.LineSeries, {
+          color: spec[1],
+          lineWidth: 2,
+          lineStyle: spec[2],
+          title: spec[0],
+          priceLineVisible: false,
+          priceFormat: { type: "price", precision: 2, minMove: 0.01 },
+        });
+        line.setData(data[spec[0]].map(function (p) { return { time: p[0], value: p[1] }; }));
+      });
+      api.timeScale().fitContent();
+    });
+  }
+
+  // Time left before a proposal expires. The server wrote the seconds left when
+  // it rendered the card; counting down from there ignores this computer's clock.
+  const countdownStart = new WeakMap();
+
+  function formatLeft(total) {
+    const hours = Math.floor(total / 3600);
+    const minutes = Math.floor((total % 3600) / 60);
+    const seconds = total % 60;
+    const pad = function (n) { return String(n).padStart(2, "0"); };
+    if (hours) return hours + " h " + pad(minutes) + " min";
+    if (minutes) return minutes + " min " + pad(seconds) + " s";
+    return seconds + " s";
+  }
+
+  function tick() {
+    const now = performance.now();
+    document.querySelectorAll("time[data-countdown]").forEach(function (node) {
+      if (!countdownStart.has(node)) countdownStart.set(node, now);
+      const left = Math.round(Number(node.dataset.seconds) - (now - countdownStart.get(node)) / 1000);
+      if (left > 0) {
+        node.textContent = formatLeft(left);
+        return;
+      }
+      node.textContent = "0 s";
+      const card = node.closest(".approval");
+      const form = card && card.querySelector("form.decide-form");
+      if (form && !form.hidden) {
+        form.hidden = true;
+        const note = document.createElement("p");
+        note.className = "notice notice--warning";
+        note.textContent = "It has expired: it can no longer be approved or rejected.";
+        form.after(note);
+      }
+    });
+  }
+
+  // The backtest form lists every strategy's parameters (so it works without
+  // JavaScript); show only the chosen strategy's.
+  function showChosenParams() {
+    document.querySelectorAll(".backtest-form").forEach(function (form) {
+      const select = form.querySelector("select[name=strategy]");
+      if (!select) return;
+      form.querySelectorAll("fieldset.params").forEach(function (fieldset) {
+        fieldset.hidden = fieldset.dataset.strategy !== select.value;
+      });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches(".backtest-form select[name=strategy]")) showChosenParams();
+  });
+
   function draw() {
     drawEquity();
     drawCandles();
+    drawEvidence();
+    showChosenParams();
+    tick();
   }
+
+  setInterval(tick, 1000);
 
   // Refusals come back as sentences inside the page; these are the cases where
   // no answer came back at all, or one the page cannot show.

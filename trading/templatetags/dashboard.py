@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -81,3 +82,38 @@ def as_text(value: Any) -> str:
                 rule = value.get("rule") or value.get("name")
                 return f"{rule}: {value[key]}" if isinstance(rule, str) else value[key]
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    """One line of JSON, keys sorted: ``{"fast": 10, "slow": 30}``."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """Seconds as a short time left: ``2 h 05 min``, ``41 min 12 s``, ``9 s``."""
+    try:
+        total = max(int(seconds), 0)
+    except (TypeError, ValueError):
+        return "—"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+@register.filter
+def minute(value: Any) -> str:
+    """A time to the minute, from a datetime or ISO 8601 text: ``2024-02-01 13:00``."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return "—"

@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.actors import Actor, Role, role_of
 from trading import selectors, state
+from trading.cycle import CycleOutcome
 from trading.exports import FILL_COLUMNS, ORDER_COLUMNS, export
 from trading.forms import DiffForm, LedgerFilterForm, OrderFilterForm, RollbackForm, StateChangeForm
 from trading.models import Bot
-from trading.services import RollbackRefused, bot_config_rollback
+from trading.services import RollbackRefused, bot_config_rollback, cycle_trigger
 from tradingsite.pages import page, refuse
 
 PAGE_SIZE = 50
@@ -170,6 +171,36 @@ def _rollback_answer(
         messages.error(request, error)
     else:
         messages.success(request, done)
+    return redirect("dashboard:bot", name=name)
+
+
+def _outcome_sentence(outcome: CycleOutcome) -> str:
+    """What a cycle run by hand did, in one sentence."""
+    if outcome.status == "skipped":
+        return f"Skipped: {outcome.message}."
+    signal = f"{outcome.signal.action.name} signal" if outcome.signal else "no signal"
+    decision = outcome.decision
+    if outcome.order is not None:
+        order = outcome.order
+        filled = f"{order.filled_quantity.normalize():f} {order.symbol}"
+        price = f" at {order.avg_fill_price.normalize():f}" if order.avg_fill_price else ""
+        return f"Cycle done: {signal}, allowed; {order.side.lower()} order {order.status.lower()}, {filled}{price}."
+    if decision is not None and decision.verdict == "BLOCK":
+        why = "; ".join(r.message for r in decision.reasons if r.blocking)
+        return f"Cycle done: {signal}, blocked by the risk engine ({why}); no order."
+    return f"Cycle done: {signal}, nothing to trade."
+
+
+@require_POST
+@page(Role.OPERATOR)
+def bot_cycle(request: HttpRequest, name: str) -> HttpResponse:
+    """Run one cycle of the bot now, through the same service as every other way in."""
+    bot = get_object_or_404(Bot, name=name)
+    outcome = cycle_trigger(bot=bot, actor=Actor.for_user(request.user))
+    sentence = _outcome_sentence(outcome)
+    if request.htmx:
+        return render(request, "trading/bot.html#last_cycle", _bot_context(request, name, cycle_done=sentence))
+    messages.success(request, sentence)
     return redirect("dashboard:bot", name=name)
 
 

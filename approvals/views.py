@@ -1,0 +1,88 @@
+"""The approvals pages: pending proposals to decide, and the decided ones.
+
+A decision goes through ``approvals.services`` (approve applies the change as
+a new config version at once, or fails with the reason); the page shows what
+came of it in the proposal's own card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals import selectors, services
+from approvals.forms import DecisionForm
+from approvals.models import Approval
+from audit.actors import Actor, Role
+from tradingsite.pages import page, refuse
+
+HISTORY_PAGE_SIZE = 25
+LIST = "approvals/approvals.html"
+
+
+@require_GET
+@page(Role.VIEWER)
+def approvals(request: HttpRequest) -> HttpResponse:
+    history = Paginator(selectors.approvals_decided(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    if request.htmx:
+        return render(request, f"{LIST}#table", {"rows": history})
+    now = timezone.now()
+    cards = [selectors.approval_card(approval, now) for approval in selectors.approvals_pending()]
+    return render(request, LIST, {"cards": cards, "rows": history})
+
+
+@require_GET
+@page(Role.VIEWER)
+def approval_detail(request: HttpRequest, approval_id: int) -> HttpResponse:
+    approval = selectors.approval_for_page(approval_id=approval_id)
+    return render(request, "approvals/approval.html", {"card": selectors.approval_card(approval, timezone.now())})
+
+
+@require_POST
+@page(Role.OPERATOR)
+def decide(request: HttpRequest, approval_id: int) -> HttpResponse:
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, approval_id, error="Say whether to approve or reject, with a note of at most 2,000 characters.", status=400)
+    decide_with = services.approve if form.cleaned_data["decision"] == "approve" else services.reject
+    try:
+        approval = decide_with(
+            approval_id=approval_id, actor=Actor.for_user(request.user), note=form.cleaned_data["note"]
+        )
+    except services.ApprovalNotFound as exc:
+        return refuse(request, f"{exc.message[:1].upper()}{exc.message[1:]}: it may have been removed.", status=404)
+    except services.ApprovalError as exc:
+        return _answer(request, approval_id, error=f"Nothing was changed: {exc.message}.", status=exc.http_status)
+    return _answer(request, approval_id, done=_outcome(approval))
+
+
+def _outcome(approval: Approval) -> str:
+    if approval.status == Approval.Status.APPLIED and approval.applied_config is not None:
+        return f"Approved and applied: {approval.bot.name} now runs config v{approval.applied_config.version}."
+    if approval.status == Approval.Status.FAILED:
+        return f"Approved, but it could not be applied: {approval.failure_reason}."
+    return f"Rejected: {approval.bot.name}'s configuration stays as it was."
+
+
+def _answer(
+    request: HttpRequest, approval_id: int, *, error: str = "", done: str = "", status: int = 200
+) -> HttpResponse:
+    """HTMX gets the proposal's card back with the outcome; a plain form post
+    goes back to the list with a message."""
+    if request.htmx:
+        approval = selectors.approval_for_page(approval_id=approval_id)
+        context: dict[str, Any] = {
+            "card": selectors.approval_card(approval, timezone.now()), "error": error, "done": done,
+        }
+        return render(request, f"{LIST}#card", context, status=status)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done)
+    return redirect("approvals:list")
