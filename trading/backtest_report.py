@@ -86,11 +86,13 @@ def write_trades(result: BacktestResult, path: Path) -> None:
 def write_equity(result: BacktestResult, path: Path) -> None:
     # The bytes ``np.savetxt(fmt=["%d", "%.2f"])`` wrote for the float64 table
     # (open_time as a float, each row formatted with %), a few times faster.
-    times = result.open_time.astype(np.float64).tolist()
+    times, equity = result.open_time.astype(np.float64), result.equity
     row = "%d,%.2f\n".__mod__
     with path.open("w", encoding="latin1", newline="") as handle:
         handle.write("open_time,equity\n")
-        handle.write("".join(map(row, zip(times, result.equity.tolist(), strict=True))))
+        for start in range(0, len(times), 16_384):  # a block at a time: little memory
+            stop = start + 16_384
+            handle.write("".join(map(row, zip(times[start:stop].tolist(), equity[start:stop].tolist(), strict=True))))
 
 
 def write_report(result: BacktestResult, out: Path, close: np.ndarray) -> list[Path]:

@@ -43,6 +43,22 @@ def window_sums(values: np.ndarray, window: int) -> np.ndarray:
     same additions in the same order, done for all windows at once, column by
     column, rather than one window at a time (several times faster)."""
     values = np.ascontiguousarray(values, dtype=np.float64)
+    if values.shape[0] < window:
+        return np.empty(0, dtype=np.float64)
+    rows = values.shape[0] - window + 1
+    # A block of windows at a time, so that the partial sums stay in the cache.
+    block = _ROWS_PER_BLOCK
+    return np.concatenate([
+        _pairwise_rows(values[first : first + min(block, rows - first) + window - 1], window)
+        for first in range(0, rows, block)
+    ])
+
+
+_ROWS_PER_BLOCK = 16_384
+
+
+def _pairwise_rows(values: np.ndarray, window: int) -> np.ndarray:
+    """The windowed sums of ``values`` (every window inside it)."""
     rows = values.shape[0] - window + 1
 
     def column(i: int) -> np.ndarray:
@@ -71,8 +87,6 @@ def window_sums(values: np.ndarray, window: int) -> np.ndarray:
         half -= half % 8
         return pairwise(start, half) + pairwise(start + half, n - half)
 
-    if rows <= 0:
-        return np.empty(0, dtype=np.float64)
     return 0.0 + pairwise(0, window)
 
 
