@@ -6,13 +6,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_path(name: str) -> Path:
-    """A bundled data file such as ``binance/BTCUSDT-1m.csv.gz``.
+    """A file of the repository's ``data/``, e.g. ``binance/BTCUSDT-1m.csv.gz``.
 
-    Looks in the repository's ``data/`` first, then in the shared copy beside
-    the worktrees (``../shared/data/``) until the files are committed here.
+    ``binance/BTCUSDT-15m.csv`` finds the gzipped ``binance/BTCUSDT-15m.csv.gz``.
     """
-    for base in (REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"):
-        candidate = base / name
+    for candidate in (REPO_ROOT / "data" / name, REPO_ROOT / "data" / f"{name}.gz"):
         if candidate.exists():
             return candidate
-    raise FileNotFoundError(f"data file {name!r} is neither in {REPO_ROOT / 'data'} nor in ../shared/data")
+    raise FileNotFoundError(f"data file {name!r} is not in {REPO_ROOT / 'data'}")

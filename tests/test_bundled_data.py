@@ -26,7 +26,7 @@ def test_every_shipped_file_has_the_digest_its_readme_gives() -> None:
     assert shipped == sorted(name for name in digests if "/" in name or name == "exchange_info.json")
     for name in shipped:
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digests[name], name
-    for name in ("ETHUSDT-15m.csv", "BTCUSDT-1h.csv"):
+    for name in ("ETHUSDT-15m.csv", "BTCUSDT-1h.csv", "BTCUSDT-5m.csv", "BTCUSDT-15m.csv", "XRPETH-1m.csv"):
         text = gzip.decompress((DATA / "binance" / f"{name}.gz").read_bytes())
         assert hashlib.sha256(text).hexdigest() == digests[name], name
 

@@ -201,3 +201,14 @@ def test_a_round_trip_realises_proceeds_minus_every_cost(buys, sell_price, sell_
     realized = book.apply_fill("BTCUSDT", "SELL", total, sell_price, sell_fee, T0)
     assert realized == total * sell_price - sell_fee - cost
     assert book.cash == D("10000000") + realized
+
+
+def test_a_partial_sell_of_a_tiny_position_leaves_it_a_positive_cost():
+    # cost 1E-12; selling 3/5 releases 0.6E-12, which must not round up to the whole cost
+    book = Portfolio(cash=D("1"))
+    book.apply_fill("DUSTUSDT", "BUY", D("0.00000005"), D("0.00002"), D("0"), T0)
+    realized = book.apply_fill("DUSTUSDT", "SELL", D("0.00000003"), D("0.00002"), D("0"), T0)
+    held = book.position("DUSTUSDT")
+    assert held.quantity == D("0.00000002")
+    assert held.cost_basis > 0
+    assert book.cash + held.cost_basis == D("1") + realized

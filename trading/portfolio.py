@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import (
+    ROUND_DOWN,
     ROUND_HALF_EVEN,
     Context,
     Decimal,
@@ -177,7 +178,9 @@ class Portfolio:
         else:
             with localcontext(_DIVIDE):
                 share = held.cost_basis * quantity / held.quantity
-                released = share.quantize(RELEASED_COST_PLACES)
+                # down: never release more than the share sold, so a position
+                # still held always keeps a positive cost basis
+                released = share.quantize(RELEASED_COST_PLACES, rounding=ROUND_DOWN)
         outer = getcontext()
         setcontext(_EXACT)
         try:
