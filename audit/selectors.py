@@ -1,4 +1,4 @@
-"""Reads of the audit trail for the events pages."""
+"""Reads of the audit trail (the events pages and the API)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 
 from audit.models import Event
 from audit.services import ChainReport, verify_chain
@@ -20,29 +19,15 @@ def events_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Event]:
-    """Newest first. ``type`` matches a dotted prefix: ``trading.order`` finds
-    every order event."""
-    events = Event.objects.select_related("bot").defer("inputs", "result", "prev_hash", "hash")
-    if type:
-        events = events.filter(type__startswith=type)
-    if actor:
-        events = events.filter(actor=actor)
-    if bot:
-        events = events.filter(bot_id=bot)
-    if since:
-        events = events.filter(created_at__gte=since)
-    if until:
-        events = events.filter(created_at__lt=until)
-    return events.order_by("-seq")
+    """For the events page, newest first. ``type`` matches a dotted prefix:
+    ``trading.order`` finds every order event."""
+    return (
+        event_list(type_prefix=type or None, actor=actor or None, bot=bot or None, since=since, until=until)
+        .select_related("bot")
+        .defer("inputs", "result", "prev_hash", "hash")
+        .order_by("-seq")
+    )
 
-
-def event_detail(seq: int) -> Event:
-    return get_object_or_404(Event.objects.select_related("bot"), seq=seq)
-
-
-def chain_status() -> ChainReport:
-    """Walks the whole chain: the events page loads it on its own, after the table."""
-    return verify_chain()
 
 def event_list(
     *,
@@ -70,11 +55,12 @@ def event_list(
 
 
 def event_get(*, seq: int) -> Event:
-    event = Event.objects.filter(seq=seq).first()
+    event = Event.objects.select_related("bot").filter(seq=seq).first()
     if event is None:
         raise Http404(f"no event #{seq}")
     return event
 
 
 def event_chain_status() -> ChainReport:
+    """Walks the whole chain (slow on a long log: the events page loads it after the table)."""
     return verify_chain()

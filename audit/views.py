@@ -33,13 +33,13 @@ def events(request: HttpRequest) -> HttpResponse:
 @require_GET
 @page(Role.VIEWER)
 def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
-    return render(request, "audit/event.html", {"event": selectors.event_detail(seq)})
+    return render(request, "audit/event.html", {"event": selectors.event_get(seq=seq)})
 
 
 @require_GET
 @page(Role.VIEWER)
 def chain(request: HttpRequest) -> HttpResponse:
-    context = {"report": selectors.chain_status()}
+    context = {"report": selectors.event_chain_status()}
     if request.htmx:
         return render(request, "audit/events.html#chain", context)
     return render(request, "audit/chain.html", context)
