@@ -102,3 +102,43 @@ class ApprovalRejectView(_DecisionView):
     """Reject a pending proposal: nothing changes but its status."""
 
     decide = staticmethod(services.reject)
+
+
+class AdviseInputSerializer(serializers.Serializer):
+    advisor = serializers.ChoiceField(choices=["rules", "openai"], default="rules")
+
+
+class AdviceOutputSerializer(serializers.Serializer):
+    outcome = serializers.CharField()
+    requested = serializers.CharField()
+    advisor = serializers.CharField(help_text="the advisor that served, e.g. advisor:rules (empty: none)")
+    proposals = serializers.ListField(child=serializers.IntegerField(), help_text="ids of the new proposals")
+    notes = serializers.ListField(child=serializers.CharField())
+    refused = serializers.ListField(child=serializers.CharField())
+    substituted = serializers.CharField()
+    failed = serializers.CharField()
+    discarded = serializers.IntegerField(help_text="advisor outputs discarded as invalid (advisor.invalid events)")
+
+
+class BotAdviseView(APIView):
+    @extend_schema(tags=["approvals"], request=AdviseInputSerializer, responses={200: AdviceOutputSerializer})
+    def post(self, request: Request, bot_id: int) -> Response:
+        """Ask an advisor about a bot now: it may propose changes, which wait for a human."""
+        from approvals.advisor.services import advisor_run
+        from trading import selectors as trading_selectors
+
+        bot = trading_selectors.bot_get(bot_id=bot_id)
+        data = AdviseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = advisor_run(bot=bot, advisor=data.validated_data["advisor"], actor=Actor.for_user(request.user))
+        return Response(AdviceOutputSerializer({
+            "outcome": report.outcome,
+            "requested": report.requested,
+            "advisor": report.advisor,
+            "proposals": [p.pk for p in report.proposals],
+            "notes": report.notes,
+            "refused": report.refused,
+            "substituted": report.substituted,
+            "failed": report.failed,
+            "discarded": len(report.invalid),
+        }).data)

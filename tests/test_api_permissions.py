@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("bot-detail", "GET"): Case((401, 200, 200, 200)),
     ("bot-detail", "PATCH"): Case((401, 403, 403, 200), body={"enabled": False}),
     ("bot-cycle", "POST"): Case((401, 403, 200, 200), state="RUNNING"),
+    ("bot-advise", "POST"): Case((401, 403, 200, 200), body={"advisor": "rules"}),
     ("bot-config-list", "GET"): Case((401, 200, 200, 200)),
     ("bot-config-list", "POST"): Case((401, 403, 403, 201), body={"strategy_params": {"fast": 5}}),
     ("bot-config-detail", "GET"): Case((401, 200, 200, 200)),

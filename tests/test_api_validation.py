@@ -30,6 +30,11 @@ TAKES_NO_INPUT = {
 # (URL name, method): [(body, a key the error answer must have), ...]. A str body
 # is sent as it is (not valid JSON); "detail" is a whole-body error.
 MALFORMED: dict[tuple[str, str], list[tuple[Any, str]]] = {
+    ("bot-advise", "POST"): [
+        ({"advisor": "oracle"}, "advisor"),
+        ({"advisor": ["rules"]}, "advisor"),
+        ("not json", "detail"),
+    ],
     ("auth-login", "POST"): [
         ({}, "username"),
         ({"username": "viewer"}, "password"),

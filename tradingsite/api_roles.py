@@ -61,6 +61,7 @@ ROUTE_ROLES: dict[str, dict[str, Role]] = {
     "approval-detail": {"GET": VIEWER},
     "approval-approve": {"POST": OPERATOR},
     "approval-reject": {"POST": OPERATOR},
+    "bot-advise": {"POST": OPERATOR},
     # Backtests
     "backtest-list": {"GET": VIEWER, "POST": OPERATOR},
     "backtest-detail": {"GET": VIEWER},

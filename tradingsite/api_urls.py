@@ -9,7 +9,13 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from approvals.api import ApprovalApproveView, ApprovalDetailView, ApprovalListView, ApprovalRejectView
+from approvals.api import (
+    ApprovalApproveView,
+    ApprovalDetailView,
+    ApprovalListView,
+    ApprovalRejectView,
+    BotAdviseView,
+)
 from audit.api import EventDetailView, EventListView, EventVerifyView
 from trading.api.auth import LockoutListView, LockoutResetView, LoginView, LogoutView
 from trading.api.backtests import BacktestDetailView, BacktestListView
@@ -94,6 +100,7 @@ urlpatterns = [
     path("approvals/<int:approval_id>", ApprovalDetailView.as_view(), name="approval-detail"),
     path("approvals/<int:approval_id>/approve", ApprovalApproveView.as_view(), name="approval-approve"),
     path("approvals/<int:approval_id>/reject", ApprovalRejectView.as_view(), name="approval-reject"),
+    path("bots/<int:bot_id>/advise", BotAdviseView.as_view(), name="bot-advise"),
     # backtests
     path("backtests", BacktestListView.as_view(), name="backtest-list"),
     path("backtests/<int:backtest_id>", BacktestDetailView.as_view(), name="backtest-detail"),
