@@ -20,6 +20,7 @@ from approvals import selectors, services
 from approvals.forms import DecisionForm
 from approvals.models import Approval
 from audit.actors import Actor, Role
+from trading.models import Bot
 from tradingsite.pages import page, refuse
 
 HISTORY_PAGE_SIZE = 25
@@ -34,7 +35,31 @@ def approvals(request: HttpRequest) -> HttpResponse:
         return render(request, f"{LIST}#table", {"rows": history})
     now = timezone.now()
     cards = [selectors.approval_card(approval, now) for approval in selectors.approvals_pending()]
-    return render(request, LIST, {"cards": cards, "rows": history})
+    bots = Bot.objects.filter(enabled=True).order_by("name").only("pk", "name")
+    return render(request, LIST, {"cards": cards, "rows": history, "bots": bots})
+
+
+@require_POST
+@page(Role.OPERATOR)
+def advise(request: HttpRequest) -> HttpResponse:
+    """Ask an advisor about a bot now; the page says what it proposed or why nothing."""
+    from approvals.advisor.services import AdvisorNotAllowed, UnknownAdvisor, advisor_run
+
+    bot = Bot.objects.filter(pk=request.POST.get("bot") or 0).first()
+    if bot is None:
+        messages.error(request, "Choose a bot to ask about.")
+        return redirect("approvals:list")
+    try:
+        report = advisor_run(bot=bot, advisor=request.POST.get("advisor", "rules"), actor=Actor.for_user(request.user))
+    except (UnknownAdvisor, AdvisorNotAllowed) as exc:
+        messages.error(request, f"Nothing was asked: {exc.message}.")
+        return redirect("approvals:list")
+    if report.proposals:
+        messages.success(request, f"{report.advisor} proposed {len(report.proposals)} change(s) for {bot.name}: see below.")
+    else:
+        why = "; ".join([*report.refused, *report.notes, report.failed] if report.failed else [*report.refused, *report.notes])
+        messages.info(request, f"No proposal for {bot.name}" + (f": {why}" if why else "."))
+    return redirect("approvals:list")
 
 
 @require_GET

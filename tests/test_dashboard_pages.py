@@ -40,6 +40,7 @@ WRITE_URLS = [
     ("/bots/bot-a/rollback/", {"version": "1"}, "admin"),
     ("/bots/bot-a/cycle/", {}, "operator"),
     ("/approvals/1/decide/", {"decision": "reject", "note": "not now"}, "operator"),
+    ("/approvals/advise/", {"bot": "1", "advisor": "rules"}, "operator"),
     ("/scheduler/switch/", {"enabled": "off"}, "operator"),
     ("/scheduler/bots/1/", {"enabled": "off"}, "operator"),
     ("/backtests/run/", BACKTEST_FORM, "operator"),
@@ -328,3 +329,22 @@ def test_scripts_come_from_our_own_static_files(client, users, history, settings
         "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js",
         "/static/dashboard/dashboard.js",
     ]
+
+
+@pytest.mark.django_db
+def test_an_operator_asks_an_advisor_from_the_approvals_page(client, operator, viewer) -> None:  # type: ignore[no-untyped-def]
+    from audit.models import Event
+    from tests.factories import BotConfigFactory
+
+    config = BotConfigFactory()
+    client.force_login(viewer)
+    assert b"Ask an advisor" not in client.get("/approvals/").content
+    assert client.post("/approvals/advise/", {"bot": config.bot.pk, "advisor": "rules"}).status_code == 403
+    client.force_login(operator)
+    assert b"Ask an advisor" in client.get("/approvals/").content
+    response = client.post("/approvals/advise/", {"bot": config.bot.pk, "advisor": "rules"}, follow=True)
+    assert response.status_code == 200
+    assert config.bot.name.encode() in response.content  # the outcome, in a sentence naming the bot
+    assert Event.objects.filter(type="advisor.run", actor="operator").exists()
+    config.bot.refresh_from_db()
+    assert config.bot.active_config.pk == config.pk
