@@ -9,7 +9,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import Approval
 from audit.actors import Actor, Role, role_of
 from trading.admin_base import ReadOnlyAdmin
@@ -63,9 +63,9 @@ class ApprovalAdmin(ReadOnlyAdmin):
             except services.ApprovalError as exc:
                 refused.append(exc.message)
             else:
-                done.append(_outcome(approval))
+                done.append(f"#{approval.pk}: {selectors.decision_outcome(approval)}")
         if done:
-            self.message_user(request, "; ".join(done) + ".", messages.SUCCESS)
+            self.message_user(request, " ".join(done), messages.SUCCESS)
         if refused:
             self.message_user(request, "Not decided: " + "; ".join(refused) + ".", messages.WARNING)
 
@@ -74,11 +74,3 @@ class ApprovalAdmin(ReadOnlyAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-
-def _outcome(approval: Approval) -> str:
-    if approval.status == Approval.Status.APPLIED and approval.applied_config is not None:
-        return f"#{approval.pk} applied as {approval.bot.name} v{approval.applied_config.version}"
-    if approval.status == Approval.Status.FAILED:
-        return f"#{approval.pk} approved but not applied ({approval.failure_reason})"
-    return f"#{approval.pk} {approval.status.lower()}"

@@ -12,6 +12,7 @@ from django.db.models import F, QuerySet
 from django.http import Http404
 
 from approvals.models import Approval
+from trading.selectors import chart_points
 
 
 def approval_list(*, status: str | None = None, bot: int | None = None) -> QuerySet[Approval]:
@@ -161,25 +162,14 @@ def _metric_rows(before: dict[str, Any], after: dict[str, Any]) -> list[MetricRo
         rows.append(
             MetricRow(
                 METRIC_LABELS.get(key, key),
-                format_metric(key, old if a is not None or old is None else None),
-                format_metric(key, new if b is not None or new is None else None),
+                # Unreadable figures show as "—", like missing ones.
+                format_metric(key, a),
+                format_metric(key, b),
                 change,
                 trend,
             )
         )
     return rows
-
-
-def _curve(points: Any) -> list[list[float]]:
-    """[[ms, equity], …] as the chart wants it: whole seconds, strictly increasing."""
-    by_second: dict[int, float] = {}
-    for point in points if isinstance(points, list) else []:
-        if isinstance(point, list | tuple) and len(point) == 2:
-            try:
-                by_second[int(point[0]) // 1000] = float(point[1])
-            except (TypeError, ValueError):
-                continue
-    return [[t, v] for t, v in sorted(by_second.items())]
 
 
 def _evidence(data: Any) -> Evidence:
@@ -198,7 +188,7 @@ def _evidence(data: Any) -> Evidence:
     if data.get("available") is False or not (before.get("metrics") and after.get("metrics")):
         reason = data.get("reason") or before.get("error") or after.get("error") or "no backtest results"
         return Evidence(False, str(reason), words, [], None)
-    before_curve, after_curve = _curve(before.get("equity_curve")), _curve(after.get("equity_curve"))
+    before_curve, after_curve = chart_points(before.get("equity_curve")), chart_points(after.get("equity_curve"))
     chart = {"before": before_curve, "after": after_curve} if before_curve and after_curve else None
     return Evidence(True, "", words, _metric_rows(before["metrics"], after["metrics"]), chart)
 
@@ -208,3 +198,12 @@ def approval_card(approval: Approval, now: datetime) -> ApprovalCard:
     left = int((approval.expires_at - now).total_seconds())
     is_open = approval.status == Approval.Status.PENDING and left > 0
     return ApprovalCard(approval, _diff_rows(approval.change), _evidence(approval.evidence), max(left, 0), is_open)
+
+
+def decision_outcome(approval: Approval) -> str:
+    """What a decision came to, in one sentence (the page and the admin say it alike)."""
+    if approval.status == Approval.Status.APPLIED and approval.applied_config is not None:
+        return f"Approved and applied: {approval.bot.name} now runs config v{approval.applied_config.version}."
+    if approval.status == Approval.Status.FAILED:
+        return f"Approved, but it could not be applied: {approval.failure_reason}."
+    return f"Rejected: {approval.bot.name}'s configuration stays as it was."

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
 from approvals.forms import DecisionForm
-from approvals.models import Approval
 from audit.actors import Actor, Role
 from trading.models import Bot
 from tradingsite.pages import page, refuse
@@ -84,15 +83,7 @@ def decide(request: HttpRequest, approval_id: int) -> HttpResponse:
         return refuse(request, f"{exc.message[:1].upper()}{exc.message[1:]}: it may have been removed.", status=404)
     except services.ApprovalError as exc:
         return _answer(request, approval_id, error=f"Nothing was changed: {exc.message}.", status=exc.http_status)
-    return _answer(request, approval_id, done=_outcome(approval))
-
-
-def _outcome(approval: Approval) -> str:
-    if approval.status == Approval.Status.APPLIED and approval.applied_config is not None:
-        return f"Approved and applied: {approval.bot.name} now runs config v{approval.applied_config.version}."
-    if approval.status == Approval.Status.FAILED:
-        return f"Approved, but it could not be applied: {approval.failure_reason}."
-    return f"Rejected: {approval.bot.name}'s configuration stays as it was."
+    return _answer(request, approval_id, done=selectors.decision_outcome(approval))
 
 
 def _answer(

@@ -47,7 +47,10 @@ def test_operator_approves_selected_proposals_through_the_service(client, operat
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert f"#{first.pk} applied as alpha v2; #{second.pk} applied as beta v2." in page
+    assert (
+        f"#{first.pk}: Approved and applied: alpha now runs config v2. "
+        f"#{second.pk}: Approved and applied: beta now runs config v2."
+    ) in page
     for approval in (first, second):
         approval.refresh_from_db()
         assert approval.status == "APPLIED" and approval.decision_note == "both fine"
@@ -66,7 +69,7 @@ def test_operator_rejects_and_decided_ones_are_reported_not_decided_again(client
 
     page = act(client, APPROVALS, "reject_selected", [pending.pk, decided.pk], note="not now").content.decode()
 
-    assert f"#{pending.pk} rejected." in page
+    assert f"#{pending.pk}: Rejected: alpha&#x27;s configuration stays as it was." in page
     assert f"Not decided: proposal #{decided.pk} is already rejected." in page
     assert Approval.objects.get(pk=pending.pk).decision_note == "not now"
     assert Approval.objects.get(pk=decided.pk).decision_note == "earlier"

@@ -420,6 +420,22 @@ def login_lockout_list() -> QuerySet[AccessAttempt]:
     ).order_by("-attempt_time")
 
 
+# --- charts -------------------------------------------------------------------------
+
+
+def chart_points(points: Any) -> list[list[float]]:
+    """Stored ``[[ms, value], …]`` as the charts want them: whole seconds, strictly
+    increasing (a later point in the same second wins); malformed points dropped."""
+    by_second: dict[int, float] = {}
+    for point in points if isinstance(points, list) else []:
+        if isinstance(point, list | tuple) and len(point) == 2:
+            try:
+                by_second[int(point[0]) // 1000] = float(point[1])
+            except (TypeError, ValueError):
+                continue
+    return [[t, v] for t, v in sorted(by_second.items())]
+
+
 # --- the scheduler --------------------------------------------------------------
 
 

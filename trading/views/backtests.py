@@ -66,9 +66,7 @@ def _metrics(job: Backtest) -> list[tuple[str, str]]:
 
 
 def _chart(job: Backtest) -> dict[str, Any]:
-    # Whole seconds, strictly increasing, as the chart wants them.
-    points = {int(t) // 1000: v for t, v in job.equity_curve or []}
-    return {"series": [{"name": "equity", "points": [[t, v] for t, v in sorted(points.items())]}]}
+    return {"series": [{"name": "equity", "points": selectors.chart_points(job.equity_curve)}]}
 
 
 @require_GET
