@@ -31,7 +31,7 @@ PAGES = [
     ("/events/chain/", True, 5),  # the whole chain is read by one streamed query
     ("/orders/export.csv", False, 5),
     ("/fills/export.csv", False, 5),
-    ("/approvals/", False, 7),  # pending cards (with their evidence), then a page of history
+    ("/approvals/", False, 8),  # pending cards (with their evidence), a page of history, the bots to ask about
     ("/approvals/?page=2", True, 5),
     ("/approvals/1/", False, 5),
     ("/scheduler/", False, 7),
