@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -36,13 +36,16 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services import record
 from trading import timeframes
-from trading.adapters.binance import BinanceAdapter, get_adapter, rules_from_symbol_info
 from trading.adapters.errors import BadSymbol, MarketDataUnavailable
+from trading.adapters.exchange_info import rules_from_symbol_info
 from trading.adapters.types import Kline
 from trading.candle_files import read_candle_file
 from trading.candles import Candles, load_csv, to_decimal
 from trading.market_rules import MarketRules
 from trading.models import Candle
+
+if TYPE_CHECKING:  # python-binance is imported only where live data is read
+    from trading.adapters.binance import BinanceAdapter
 
 DEFAULT_HISTORY = 1000  # candles fetched for a series with nothing cached yet
 GAP_LOOKBACK = 1000  # candles before the newest in which refresh looks for holes
@@ -79,7 +82,11 @@ class BinanceSource:
     name = "binance"
 
     def __init__(self, adapter: BinanceAdapter | None = None) -> None:
-        self.adapter = adapter or get_adapter()
+        if adapter is None:
+            from trading.adapters.binance import get_adapter
+
+            adapter = get_adapter()
+        self.adapter = adapter
 
     def closed_candles(
         self, symbol: str, timeframe: str, *, start: datetime, end: datetime, now: datetime
@@ -258,7 +265,7 @@ _replay_lock = threading.Lock()
 def get_source() -> MarketDataSource:
     """The source that ``settings.MARKET_DATA`` names."""
     if settings.MARKET_DATA == "binance":
-        return BinanceSource(get_adapter())
+        return BinanceSource()
     data_dir = default_data_dir()
     with _replay_lock:
         return _replay_sources.setdefault(data_dir, ReplaySource(data_dir))

@@ -13,18 +13,20 @@ from __future__ import annotations
 import logging
 from datetime import UTC, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from approvals.models import Approval
 from audit.models import Event
 from trading import reports
 from trading.models import Bot, Order
+
+if TYPE_CHECKING:  # python-telegram-bot is imported where a message is sent, not at start-up
+    from telegram.error import RetryAfter, TelegramError
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ IMPORTANT_BLOCKS = {"DAILY_LOSS_LIMIT", "MAX_DRAWDOWN"}
 MAX_RETRIES = 3
 BACKOFF_SECONDS = 2
 MAX_COUNTDOWN = 300
-# Errors that another attempt cannot fix (a bad message, a bot blocked by the user, a bad token).
-PERMANENT = (BadRequest, Forbidden, InvalidToken, ChatMigrated)
 # Publishing to the broker from the subscriber: a broker outage costs the caller at most ~1 s.
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 
@@ -207,11 +207,15 @@ def fan_out(text: str, buttons: list[list[tuple[str, str]]] | None = None) -> in
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES)
 def deliver(self, chat_id: int, text: str, buttons: list[list[tuple[str, str]]] | None = None) -> bool:  # type: ignore[no-untyped-def]
     """Send one message to one chat; retry what may pass later, give up on the rest."""
+    from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
+
     from trading.adapters import telegram
 
+    # Errors that another attempt cannot fix (a bad message, a bot blocked by the user, a bad token).
+    permanent = (BadRequest, Forbidden, InvalidToken, ChatMigrated)
     try:
         telegram.send_message(chat_id=chat_id, text=text, buttons=buttons)
-    except PERMANENT as exc:
+    except permanent as exc:
         logger.error("telegram: message to chat %s not delivered (%s: %s); not retried",
                      chat_id, type(exc).__name__, exc)
         return False
