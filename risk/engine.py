@@ -46,6 +46,8 @@ BUY_RULES = (
     rules.atr_unavailable,
 )
 SELL_RULES = (rules.spot_only, rules.max_drawdown)
+_BUY_CHECKS = ALWAYS + BUY_RULES
+_SELL_CHECKS = ALWAYS + SELL_RULES
 
 
 _HOLD, _BUY, _SELL = Action.HOLD, Action.BUY, Action.SELL
@@ -67,8 +69,9 @@ def evaluate(
         raise ValueError("timeframe_seconds must be positive")
     # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
     price = market_rules.round_price(signal.price) if signal.price.is_finite() else _ZERO
-    ctx = rules.Context(signal, portfolio, limits, market_rules, now, fee_bps, price)
-    emergency = ctx.breached
+    closes_at = signal.candle_open_time + rules.seconds(signal.timeframe_seconds)
+    emergency = rules.drawdown_breached(portfolio, limits)
+    ctx = rules.Context(signal, portfolio, limits, market_rules, now, fee_bps, price, closes_at, emergency)
     action = signal.action
 
     if action == _HOLD:
@@ -77,7 +80,7 @@ def evaluate(
 
     if action == _BUY:
         side = "BUY"
-        reasons = _run(ctx, ALWAYS + BUY_RULES)
+        reasons = _run(ctx, _BUY_CHECKS)
         quantity, caps = rules.size_buy(ctx)
         reasons += caps
         # Without a price or an ATR there is no size to check: those reasons say why.
@@ -87,7 +90,7 @@ def evaluate(
                 reasons.append(short)
     elif action == _SELL:
         side = "SELL"
-        reasons = _run(ctx, ALWAYS + SELL_RULES)
+        reasons = _run(ctx, _SELL_CHECKS)
         quantity = ctx.sellable
         if portfolio.position_qty > _ZERO and price > _ZERO:
             reasons += rules.exchange_filters(ctx, quantity)

@@ -75,13 +75,13 @@ def _reason(code: str, blocking: bool, word: Any, *values: Any) -> Reason:
 _DELTAS: dict[int, timedelta] = {}
 
 
-def _seconds(seconds: int) -> timedelta:
-    """``timedelta(seconds=seconds)``, made once per distinct whole number."""
-    delta = _DELTAS.get(seconds) if type(seconds) is int else None
+def seconds(count: int) -> timedelta:
+    """``timedelta(seconds=count)``, made once per distinct whole number."""
+    delta = _DELTAS.get(count) if type(count) is int else None
     if delta is None:
-        delta = timedelta(seconds=seconds)
-        if type(seconds) is int and len(_DELTAS) < 4096:
-            _DELTAS[seconds] = delta
+        delta = timedelta(seconds=count)
+        if type(count) is int and len(_DELTAS) < 4096:
+            _DELTAS[count] = delta
     return delta
 
 
@@ -94,10 +94,10 @@ class Context:
     now: datetime
     fee_bps: Decimal
     price: Decimal  # the signal's price rounded to the tick
-    # Worked out once per decision, on first use (several rules need them).
+    closes_at: datetime  # when the signal's candle closes
+    breached: bool  # ``drawdown_breached`` of the portfolio and limits
+    # Worked out once per decision, on first use (several rules need it).
     _sellable: Decimal | None = field(default=None, init=False, repr=False, compare=False)
-    _closes_at: datetime | None = field(default=None, init=False, repr=False, compare=False)
-    _breached: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def quote(self) -> str:
@@ -112,24 +112,6 @@ class Context:
             sellable = ZERO if qty <= ZERO else self.market.round_quantity(qty)
             self._sellable = sellable
         return sellable
-
-    @property
-    def closes_at(self) -> datetime:
-        """When the signal's candle closes."""
-        closes_at = self._closes_at
-        if closes_at is None:
-            signal = self.signal
-            closes_at = signal.candle_open_time + _seconds(signal.timeframe_seconds)
-            self._closes_at = closes_at
-        return closes_at
-
-    @property
-    def breached(self) -> bool:
-        """``drawdown_breached`` of the portfolio and limits."""
-        breached = self._breached
-        if breached is None:
-            breached = self._breached = drawdown_breached(self.portfolio, self.limits)
-        return breached
 
     @property
     def holds_position(self) -> bool:
@@ -190,7 +172,7 @@ def stale_data(ctx: Context) -> Reason | None:
     tf = signal.timeframe_seconds
     closes_at = ctx.closes_at
     timeframes = ctx.limits.stale_after_timeframes
-    max_age = _seconds(tf * timeframes)
+    max_age = seconds(tf * timeframes)
     flagged = bool(signal.data_stale)
     too_old = ctx.now - closes_at > max_age
     if not (flagged or too_old):
@@ -314,7 +296,7 @@ def cooldown(ctx: Context) -> Reason | None:
     if p.last_loss_candle_time is None:
         return _reason("COOLDOWN", True, _word_loss_time_unknown, p.consecutive_losses)
     tf = ctx.signal.timeframe_seconds
-    ends = p.last_loss_candle_time + _seconds(tf * limits.cooldown_candles)
+    ends = p.last_loss_candle_time + seconds(tf * limits.cooldown_candles)
     if ctx.signal.candle_open_time >= ends:
         return None
     return _reason(
