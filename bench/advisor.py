@@ -10,47 +10,16 @@ each on a fresh bot; plus the parts: loading the window and one backtest.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench._child import command_line, emit, run_child, throwaway_django
 
 
 def run(*, repeats: int = 3) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "bench.advisor", "--child", "--repeats", str(repeats)]
-    done = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the advisor benchmark failed:\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
-def _setup(folder: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-        "TRADING_VAR_DIR": folder,
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
-        "SECURE_HTTPS": "false",
-        "DEBUG": "false",
-        "MARKET_DATA": "replay",
-        "ADVISOR_EVIDENCE_DAYS": "30",
-        "APPROVALS_MAX_PENDING": "100",
-        "DJANGO_SETTINGS_MODULE": "tradingsite.settings",
-    })
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    return run_child("bench.advisor", "--repeats", repeats, what="advisor benchmark")
 
 
 def _timed(work: Any) -> tuple[float, Any]:
@@ -60,8 +29,7 @@ def _timed(work: Any) -> tuple[float, Any]:
 
 
 def _child(repeats: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        _setup(folder)
+    with throwaway_django(ADVISOR_EVIDENCE_DAYS="30", APPROVALS_MAX_PENDING="100"):
         from django.conf import settings
 
         from approvals.advisor.services import advisor_run
@@ -136,21 +104,8 @@ def _child(repeats: int) -> None:
             {"figure": "evidence_one_backtest", "value": ms(backtests), "unit": "ms", **common},
             {"figure": "cache_fill_31_days_1m", "value": round(cache_seconds, 2), "unit": "s"},
         ]
-        for figure in figures:
-            print(json.dumps(figure), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.repeats)
-    else:
-        for figure in run(repeats=args.repeats):
-            print(json.dumps(figure))
+        emit(figures)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(run, _child, __doc__)

@@ -17,22 +17,16 @@ fake exchange's clock, and no fault is a real timeout.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import os
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench._child import command_line, emit, run_child, throwaway_django
+
 ORDER = "/api/v3/order"
 KLINES = "/api/v3/klines"
 TICKER = "/api/v3/ticker/price"
@@ -236,63 +230,27 @@ def chaos(
 
 # --- the benchmark --------------------------------------------------------------------
 def run(*, cycles: int = 1000, seed: int = 11) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "bench.chaos", "--child", "--cycles", str(cycles), "--seed", str(seed)]
-    done = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the chaos run failed:\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return run_child("bench.chaos", "--cycles", cycles, "--seed", seed, what="chaos run")
 
 
 def _child(cycles: int, seed: int) -> None:
-    sys.path.insert(0, str(BASE_DIR))
     from tests.fakes.binance import API_KEY, API_SECRET, FakeBinance, FakeBinanceServer
 
     fake = FakeBinance(api_key=API_KEY, api_secret=API_SECRET)
     fake.preload()
     server = FakeBinanceServer(fake).start()
-    with tempfile.TemporaryDirectory() as folder:
-        os.environ.update({
-            "DATABASE_URL": f"sqlite:///{folder}/chaos.sqlite3",
-            "TRADING_VAR_DIR": folder,
-            "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
-            "SECURE_HTTPS": "false",
-            "DEBUG": "false",
-            "MARKET_DATA": "binance",
-            "LIVE_TRADING_ENABLED": "true",
-            "BINANCE_BASE_URL": server.url,
-            "BINANCE_TESTNET": "false",
-            "BINANCE_API_KEY": API_KEY,
-            "BINANCE_API_SECRET": API_SECRET,
-            "DJANGO_SETTINGS_MODULE": "tradingsite.settings",
-            "LOG_LEVEL": "ERROR",
-        })
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0, interactive=False)
+    with throwaway_django(
+        MARKET_DATA="binance", LIVE_TRADING_ENABLED="true", BINANCE_BASE_URL=server.url,
+        BINANCE_TESTNET="false", BINANCE_API_KEY=API_KEY, BINANCE_API_SECRET=API_SECRET, LOG_LEVEL="ERROR",
+    ):
         from trading.adapters.binance import get_adapter
 
         try:
             figures = chaos(fake=fake, adapter=get_adapter(), cycles=cycles, seed=seed)
         finally:
             server.stop()
-        print(json.dumps({"figure": "chaos_run", **figures}), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--cycles", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.cycles, args.seed)
-    else:
-        for figure in run(cycles=args.cycles, seed=args.seed):
-            print(json.dumps(figure))
+        emit([{"figure": "chaos_run", **figures}])
 
 
 if __name__ == "__main__":
-    main()
+    command_line(run, _child, __doc__)

@@ -8,32 +8,21 @@ prints one JSON line per figure.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench._child import command_line, run_child, throwaway_django
+
 BOTS = 5
 
 
 def run(*, orders: int = 10_000, events: int = 50_000, renders: int = 40) -> list[dict[str, Any]]:
     """One dict per figure (render times in milliseconds, query counts)."""
-    command = [
-        sys.executable, "-m", "bench.dashboard", "--child",
-        "--orders", str(orders), "--events", str(events), "--renders", str(renders),
-    ]
-    done = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the dashboard benchmark failed:\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return run_child("bench.dashboard", "--orders", orders, "--events", events, "--renders", renders,
+                     what="dashboard benchmark")
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -41,23 +30,6 @@ def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, round(share * len(ordered) + 0.5))
     return ordered[min(rank, len(ordered)) - 1]
-
-
-def _setup_django(folder: str) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
-    os.environ["TRADING_VAR_DIR"] = folder
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ["SECURE_HTTPS"] = "false"
-    os.environ["DEBUG"] = "false"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tradingsite.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()  # lets the test client in (ALLOWED_HOSTS)
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def _build(orders: int, events: int) -> Any:
@@ -155,8 +127,7 @@ def _build(orders: int, events: int) -> Any:
 
 
 def _child(orders: int, events: int, renders: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
-        _setup_django(folder)
+    with throwaway_django(prefix="bench-dashboard-", test_environment=True):
         from django.db import connection
         from django.test import Client
         from django.test.utils import CaptureQueriesContext
@@ -200,19 +171,5 @@ def _child(orders: int, events: int, renders: int) -> None:
                   "ms_once": round(elapsed, 1)})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--renders", type=int, default=40)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.orders, args.events, args.renders)
-        return
-    for figure in run(orders=args.orders, events=args.events, renders=args.renders):
-        print(json.dumps(figure))
-
-
 if __name__ == "__main__":
-    main()
+    command_line(run, _child, __doc__)

@@ -8,28 +8,22 @@ all 100 are done. ``python -m bench.scheduling`` prints one JSON line per figure
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench._child import BASE_DIR, command_line, django_setup, emit, run_child
+
 DB_NAME = "bench_scheduling"
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/12"
 
 
 def run(*, bots: int = 100, rounds: int = 5) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "bench.scheduling", "--child", "--bots", str(bots), "--rounds", str(rounds)]
-    done = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the scheduling benchmark failed:\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return run_child("bench.scheduling", "--bots", bots, "--rounds", rounds, what="scheduling benchmark")
 
 
 def _fresh_database() -> None:
@@ -45,24 +39,8 @@ def _child(bots: int, rounds: int) -> None:
 
     _fresh_database()
     redis.Redis.from_url(REDIS).flushdb()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
-        "CELERY_BROKER_URL": REDIS,
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
-        "SECURE_HTTPS": "false",
-        "DEBUG": "false",
-        "MARKET_DATA": "replay",
-        "DJANGO_SETTINGS_MODULE": "tradingsite.settings",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    # The workers started below inherit this environment (the database, the broker).
+    django_setup(database_url=f"{PG}/{DB_NAME}", CELERY_BROKER_URL=REDIS, LOG_LEVEL="WARNING")
     from datetime import timedelta
     from decimal import Decimal
 
@@ -97,7 +75,7 @@ def _child(bots: int, rounds: int) -> None:
                 [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "--loglevel", "WARNING",
                  "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
                  "-n", f"bench{k}@%h"],
-                cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
             for k in range(workers)
@@ -128,22 +106,8 @@ def _child(bots: int, rounds: int) -> None:
                         "database": "postgresql", "broker": "redis"})
     figures.append({"figure": "two_workers_speedup", "value": round(figures[1]["value"] / figures[0]["value"], 2),
                     "unit": "x", "goal": ">= 1.8"})
-    for figure in figures:
-        print(json.dumps(figure), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--bots", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.bots, args.rounds)
-    else:
-        for figure in run(bots=args.bots, rounds=args.rounds):
-            print(json.dumps(figure))
+    emit(figures)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(run, _child, __doc__)

@@ -95,26 +95,18 @@ def test_backtest_reads_the_candle_cache_and_refuses_an_empty_one(settings) -> N
 
 
 @pytest.mark.django_db
-def test_a_stored_backtest_runs_once_and_keeps_its_results(settings, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_stored_backtest_runs_once_and_keeps_its_results(eager_celery, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     from audit.actors import Actor, Role
+    from trading.market_data import _kline_from_series
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from tradingsite.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        series = ReplaySource().series("ETHUSDT", "15m")[:600]
-        from trading.market_data import _kline_from_series
-
-        store_candles(symbol="ETHUSDT", timeframe="15m", source="test",
-                      rows=[_kline_from_series(series, i, 900_000) for i in range(len(series))])
-        with django_capture_on_commit_callbacks(execute=True):
-            job = backtest_request(
-                actor=Actor("operator", Role.OPERATOR), symbol="ethusdt", timeframe="15m",
-                strategy="sma_cross", params={"fast": 5, "slow": 20}, risk_limits={"fraction_of_equity": "0.5"},
-            )
-    finally:
-        app.conf.task_always_eager = False
+    series = ReplaySource().series("ETHUSDT", "15m")[:600]
+    store_candles(symbol="ETHUSDT", timeframe="15m", source="test",
+                  rows=[_kline_from_series(series, i, 900_000) for i in range(len(series))])
+    with django_capture_on_commit_callbacks(execute=True):
+        job = backtest_request(
+            actor=Actor("operator", Role.OPERATOR), symbol="ethusdt", timeframe="15m",
+            strategy="sma_cross", params={"fast": 5, "slow": 20}, risk_limits={"fraction_of_equity": "0.5"},
+        )
     job.refresh_from_db()
     assert job.status == Backtest.Status.DONE and job.progress == 100
     assert job.candle_count == 600

@@ -91,17 +91,13 @@ def test_a_restart_with_orders_open_and_fills_while_down_is_reconciled_once(live
     assert verify_chain().ok
 
 
-def test_a_starting_worker_reconciles_live_bots(live_env) -> None:  # type: ignore[no-untyped-def]
-    from tradingsite.celery import app, reconcile_on_start
+def test_a_starting_worker_reconciles_live_bots(live_env, eager_celery) -> None:  # type: ignore[no-untyped-def]
+    from tradingsite.celery import reconcile_on_start
 
     bot = make_live_bot()
     resting = live_order_place(bot=bot, side="BUY", quantity=D("0.002"), price=D("60000"), actor=ADMIN)
     live_env.fake.fill_order(resting.client_order_id)
-    app.conf.task_always_eager = True  # the task runs here instead of on a broker
-    try:
-        reconcile_on_start(sender=None)
-    finally:
-        app.conf.task_always_eager = False
+    reconcile_on_start(sender=None)  # eager: the task runs here instead of on a broker
     resting.refresh_from_db()
     assert resting.status == Order.Status.FILLED
     event = Event.objects.get(type="trading.reconcile.completed")

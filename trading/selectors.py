@@ -198,30 +198,28 @@ class DiffRow:
         return "changed"
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, str]:
+def _leaves(value: Any, path: str) -> dict[str, str]:
     # An empty dict has no leaves: {} → {"a": 1} reads as "a added".
     if isinstance(value, dict):
-        flat: dict[str, str] = {}
-        for key in sorted(value):
-            flat.update(_flatten(value[key], f"{prefix}.{key}"))
-        return flat
-    return {prefix: json.dumps(value, sort_keys=True)}
+        return {leaf: shown for key in sorted(value) for leaf, shown in _leaves(value[key], f"{path}.{key}").items()}
+    return {path: json.dumps(value, sort_keys=True)}
 
 
 def config_diff(old: BotConfig, new: BotConfig) -> list[DiffRow]:
-    """What differs between two config versions, one row per changed leaf
-    (``strategy_params.fast``), values as JSON so that ``10`` and ``"10"`` differ."""
-    before: dict[str, str] = {}
-    after: dict[str, str] = {}
-    for name in CONFIG_FIELDS:
-        before.update(_flatten(getattr(old, name), name))
-        after.update(_flatten(getattr(new, name), name))
-    keys = sorted(set(before) | set(after), key=lambda k: (CONFIG_FIELDS.index(k.split(".")[0]), k))
-    return [
-        DiffRow(key, before.get(key, ""), after.get(key, ""))
-        for key in keys
-        if before.get(key) != after.get(key)
-    ]
+    """What differs between two config versions (:func:`diff_values`, as the API
+    says it) one row per leaf (``strategy_params.fast``): an object added or
+    removed as a whole reads leaf by leaf. Values as JSON, so that ``10`` and
+    ``"10"`` differ; rows in the order of the config's fields."""
+    rows: list[DiffRow] = []
+    for change in diff_values(config_snapshot(old), config_snapshot(new)):
+        before = {} if change["change"] == "added" else _leaves(change["from"], change["path"])
+        after = {} if change["change"] == "removed" else _leaves(change["to"], change["path"])
+        rows.extend(
+            DiffRow(leaf, before.get(leaf, ""), after.get(leaf, ""))
+            for leaf in before.keys() | after.keys()
+            if before.get(leaf) != after.get(leaf)
+        )
+    return sorted(rows, key=lambda row: (CONFIG_FIELDS.index(row.key.split(".")[0]), row.key))
 
 
 @dataclass
@@ -301,20 +299,13 @@ def orders_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Order]:
-    orders = Order.objects.select_related("bot").order_by("-created_at", "-id")
-    if bot:
-        orders = orders.filter(bot_id=bot)
-    if symbol:
-        orders = orders.filter(symbol=symbol.upper())
-    if side:
-        orders = orders.filter(side=side)
-    if status:
-        orders = orders.filter(status=status)
-    if since:
-        orders = orders.filter(created_at__gte=since)
-    if until:
-        orders = orders.filter(created_at__lt=until)
-    return orders
+    """For the orders page and its CSV, newest first (:func:`order_list`'s
+    filters; the symbol in any case)."""
+    return (
+        order_list(bot=bot or None, symbol=symbol.upper(), side=side, status=status, since=since, until=until)
+        .select_related("bot")
+        .order_by("-created_at", "-id")
+    )
 
 
 def fills_filtered(
@@ -325,18 +316,14 @@ def fills_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Fill]:
-    fills = Fill.objects.select_related("bot", "order").order_by("-filled_at", "-id")
-    if bot:
-        fills = fills.filter(bot_id=bot)
-    if symbol:
-        fills = fills.filter(symbol=symbol.upper())
-    if side:
-        fills = fills.filter(side=side)
-    if since:
-        fills = fills.filter(filled_at__gte=since)
-    if until:
-        fills = fills.filter(filled_at__lt=until)
-    return fills
+    """For the fills page and its CSV, newest first (:func:`fill_list`'s
+    filters; the symbol in any case)."""
+    return (
+        fill_list(bot=bot or None, symbol=symbol.upper(), side=side, since=since, until=until)
+        .select_related("bot")
+        .order_by("-filled_at", "-id")
+    )
+
 
 def bot_list() -> QuerySet[Bot]:
     active = BotConfig.objects.filter(is_active=True)
@@ -380,11 +367,17 @@ def _filtered(
     symbol: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    exactly: dict[str, str | None] | None = None,
 ) -> QuerySet[Any]:
+    """The records' filters (the API's and the pages'): a bot, a symbol, a time
+    range on ``time_field``, and the ``exactly`` fields (side, status) that are given."""
     if bot is not None:
         queryset = queryset.filter(bot_id=bot)
     if symbol:
         queryset = queryset.filter(symbol=symbol)
+    for name, value in (exactly or {}).items():
+        if value:
+            queryset = queryset.filter(**{name: value})
     if since is not None:
         queryset = queryset.filter(**{f"{time_field}__gte": since})
     if until is not None:
@@ -392,12 +385,29 @@ def _filtered(
     return queryset
 
 
-def order_list(**filters: Any) -> QuerySet[Order]:
-    return _filtered(Order.objects.all(), "created_at", **filters)
+def order_list(
+    *,
+    bot: int | None = None,
+    symbol: str | None = None,
+    side: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Order]:
+    return _filtered(Order.objects.all(), "created_at", bot=bot, symbol=symbol, since=since, until=until,
+                     exactly={"side": side, "status": status})
 
 
-def fill_list(**filters: Any) -> QuerySet[Fill]:
-    return _filtered(Fill.objects.select_related("order"), "filled_at", **filters)
+def fill_list(
+    *,
+    bot: int | None = None,
+    symbol: str | None = None,
+    side: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Fill]:
+    return _filtered(Fill.objects.select_related("order"), "filled_at", bot=bot, symbol=symbol, since=since,
+                     until=until, exactly={"side": side})
 
 
 def position_list(**filters: Any) -> QuerySet[Position]:

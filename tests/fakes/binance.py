@@ -45,10 +45,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http_server import Answer, LocalHTTPServer, wait_for_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "data"
@@ -771,64 +772,23 @@ def _decimal(params: dict[str, str], name: str) -> Decimal:
 
 
 # --- HTTP ----------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8") if length else ""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.fake.handle(self.command, self.path, body, headers)
-        if reply.delay:
-            time.sleep(reply.delay)
-        if reply.drop:
-            self.close_connection = True
-            return
-        payload = reply.body.encode("utf-8")
-        try:
-            self.send_response(reply.status)
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (a timeout fault)
-
-    do_GET = do_POST = do_DELETE = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeBinance
-
-
-class FakeBinanceServer:
+class FakeBinanceServer(LocalHTTPServer):
     """Serves a :class:`FakeBinance` on 127.0.0.1 (an ephemeral port unless told)."""
 
     def __init__(self, fake: FakeBinance, *, port: int = 0) -> None:
+        # HTTP/1.0: every answer closes its connection, as this fake always has.
+        super().__init__(self._respond, port=port, name="fake-binance", protocol_version="HTTP/1.0")
         self.fake = fake
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.fake = fake
-        # A short poll interval lets shutdown() return at once instead of after 0.5 s.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-binance", daemon=True
-        )
-        host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{host}:{bound_port}"
+        self.url = self.origin
         fake.url = self.url
 
-    def start(self) -> FakeBinanceServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    def _respond(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Answer | None:
+        reply = self.fake.handle(method, target, raw.decode("utf-8"), headers)
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.drop:
+            return None
+        return reply.status, reply.headers, reply.body.encode("utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -851,11 +811,8 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeBinanceServer(fake, port=args.port).start()
     print(f"fake Binance on {server.url} (BINANCE_BASE_URL={server.url} BINANCE_TESTNET=false "
           f"BINANCE_API_KEY={args.api_key} BINANCE_API_SECRET=...); Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    wait_for_ctrl_c()
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.http_server import LocalHTTPServer, wait_for_ctrl_c
 
 API_KEY = "fake-openai-key"
 MODEL = "gpt-fake"
@@ -210,58 +211,14 @@ def _error(status: int, error: dict[str, Any], headers: tuple[tuple[str, str], .
     return status, [("Content-Type", "application/json"), *headers], json.dumps({"error": error}).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, reply_headers, payload = self.server.fake.handle(self.command, self.path, headers, raw)
-        try:
-            self.send_response(status)
-            for name, value in reply_headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    do_GET = do_POST = do_DELETE = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeOpenAI
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalHTTPServer):
     """Serves a :class:`FakeOpenAI` on 127.0.0.1 (an ephemeral port unless told)."""
 
     def __init__(self, fake: FakeOpenAI, *, port: int = 0) -> None:
+        super().__init__(fake.handle, port=port, name="fake-openai")
         self.fake = fake
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.fake = fake
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
-        )
-        host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{host}:{bound_port}/v1"
+        self.url = f"{self.origin}/v1"
         fake.url = self.url
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,11 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeOpenAIServer(fake, port=args.port).start()
     print(f"fake OpenAI on {server.url} (OPENAI_BASE_URL={server.url} OPENAI_API_KEY={args.api_key}); "
           f"every reply: {args.scenario}; Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    wait_for_ctrl_c()
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ routes (``POST /_fake/command {"chat_id": 1, "text": "/status"}``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import re
@@ -27,9 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http_server import Answer, LocalHTTPServer, wait_for_ctrl_c
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Trading bot", "username": "fake_trading_bot"}
 # Parameters that python-telegram-bot sends as plain strings (the others are JSON-encoded).
@@ -79,14 +79,12 @@ class FakeTelegram:
         self._faults: list[Fault] = []
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._server = LocalHTTPServer(self._respond, host=host, port=port, name="fake-telegram")
 
     # --- lifecycle ------------------------------------------------------------
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -94,18 +92,15 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self.port}/bot"
 
     def start(self) -> FakeTelegram:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-telegram", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
+        # Wake the long polls and slow replies first, so that their threads end.
         self._closing.set()
         with self._lock:
             self._lock.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -252,6 +247,42 @@ class FakeTelegram:
                         self._faults.remove(fault)
         return taken
 
+    # --- HTTP -----------------------------------------------------------------
+    def _respond(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Answer:
+        url = urlsplit(target)
+        if url.path.startswith("/_fake/"):
+            return _answer(*self._control(url.path, raw))
+        match = PATH.match(url.path)
+        if match is None:
+            return _answer(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        try:
+            params = _decode(raw, headers.get("content-type", ""), url.query)
+        except ValueError:
+            return _answer(400, {"ok": False, "error_code": 400, "description": "Bad Request: bad body"})
+        return _answer(*self.handle(match["token"], match["method"], params))
+
+    def _control(self, path: str, raw: bytes) -> tuple[int, dict[str, Any] | list[Any]]:
+        """The routes that drive the fake by hand (see the module docstring)."""
+        data = json.loads(raw or b"{}")
+        if path == "/_fake/command":
+            return 200, self.command(data["text"], chat_id=int(data["chat_id"]), user_id=data.get("user_id"))
+        if path == "/_fake/press":
+            message = self.message(int(data["chat_id"]), int(data["message_id"]))
+            if message is None:
+                return 404, {"error": "no such message"}
+            user_id = int(data.get("user_id") or data["chat_id"])
+            return 200, self.press(message, data["data"], user_id=user_id)
+        if path == "/_fake/fault":
+            if data.get("delay"):
+                self.slow(data.get("method"), float(data["delay"]), times=data.get("times"))
+            else:
+                self.fail(data.get("method"), status=int(data.get("status", 500)),
+                          times=data.get("times", 1), retry_after=data.get("retry_after"))
+            return 200, {"ok": True}
+        if path == "/_fake/calls":
+            return 200, [{"method": c.method, "params": c.params, "status": c.status} for c in self.calls()]
+        return 404, {"error": "unknown control route"}
+
     # --- the Bot API ----------------------------------------------------------
     def handle(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any] | bytes]:
         call = Call(method=method, params=params)
@@ -381,6 +412,12 @@ def _int(params: dict[str, Any], name: str) -> int:
         raise _BadRequest(f"{name} is missing or not a number") from None
 
 
+def _answer(status: int, body: dict[str, Any] | list[Any] | bytes) -> Answer:
+    if isinstance(body, bytes):
+        return status, [("Content-Type", "text/html")], body
+    return status, [("Content-Type", "application/json")], json.dumps(body).encode()
+
+
 def _decode(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
     params: dict[str, Any] = dict(parse_qsl(query))
     if raw and content_type.startswith("application/json"):
@@ -397,92 +434,15 @@ def _decode(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
     return params
 
 
-def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the request line holds the token: never print it
-
-        def _reply(self, status: int, body: dict[str, Any] | list[Any] | bytes) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/html")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            # The client may have given up waiting (its timeout): nothing to do then.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(data)
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def do_GET(self) -> None:
-            self._dispatch(b"")
-
-        def do_POST(self) -> None:
-            self._dispatch(self._body())
-
-        def _dispatch(self, raw: bytes) -> None:
-            url = urlsplit(self.path)
-            if url.path.startswith("/_fake/"):
-                self._control(url.path, raw)
-                return
-            match = PATH.match(url.path)
-            if match is None:
-                self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-                return
-            try:
-                params = _decode(raw, self.headers.get("Content-Type", ""), url.query)
-            except ValueError:
-                self._reply(400, {"ok": False, "error_code": 400, "description": "Bad Request: bad body"})
-                return
-            status, body = fake.handle(match["token"], match["method"], params)
-            self._reply(status, body)
-
-        def _control(self, path: str, raw: bytes) -> None:
-            data = json.loads(raw or b"{}")
-            if path == "/_fake/command":
-                self._reply(200, fake.command(data["text"], chat_id=int(data["chat_id"]),
-                                              user_id=data.get("user_id")))
-            elif path == "/_fake/press":
-                message = fake.message(int(data["chat_id"]), int(data["message_id"]))
-                if message is None:
-                    self._reply(404, {"error": "no such message"})
-                    return
-                user_id = int(data.get("user_id") or data["chat_id"])
-                self._reply(200, fake.press(message, data["data"], user_id=user_id))
-            elif path == "/_fake/fault":
-                if data.get("delay"):
-                    fake.slow(data.get("method"), float(data["delay"]), times=data.get("times"))
-                else:
-                    fake.fail(data.get("method"), status=int(data.get("status", 500)),
-                              times=data.get("times", 1), retry_after=data.get("retry_after"))
-                self._reply(200, {"ok": True})
-            elif path == "/_fake/calls":
-                self._reply(200, [{"method": c.method, "params": c.params, "status": c.status}
-                                  for c in fake.calls()])
-            else:
-                self._reply(404, {"error": "unknown control route"})
-
-    return Handler
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="A local fake Telegram Bot API server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9200)
     args = parser.parse_args()
-    fake = FakeTelegram(args.host, args.port)
+    fake = FakeTelegram(args.host, args.port).start()
     print(f"fake Telegram Bot API on {fake.base_url}  (set TELEGRAM_BASE_URL to it); Ctrl-C stops")
-    try:
-        fake._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake._closing.set()
-        fake._server.server_close()
+    wait_for_ctrl_c()
+    fake.stop()
 
 
 if __name__ == "__main__":
