@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -11,23 +10,14 @@ from audit import selectors
 from audit.actors import Role
 from audit.forms import EventFilterForm
 from trading.selectors import bot_names
-from tradingsite.pages import page
-
-PAGE_SIZE = 50
+from tradingsite.pages import filtered_table, page
 
 
 @require_GET
 @page(Role.VIEWER)
 def events(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET or None, bots=bot_names())
-    filters = form.filters() if form.is_bound else {}
-    rows = None
-    if filters is not None:
-        rows = Paginator(selectors.events_filtered(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "rows": rows}
-    if request.htmx:
-        return render(request, "audit/events.html#table", context)
-    return render(request, "audit/events.html", context)
+    return filtered_table(request, form, selectors.events_filtered, "audit/events.html")
 
 
 @require_GET

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.functional import SimpleLazyObject
@@ -96,3 +97,22 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "Nothing was changed: the form's security token was missing or out of date. "
         "Reload the page and try again.",
     )
+
+
+# Rows per page of the filtered tables (orders, fills, events).
+TABLE_PAGE_SIZE = 50
+
+
+def filtered_table(request: HttpRequest, form: Any, select: Callable[..., Any], template: str) -> HttpResponse:
+    """A filtered, paged table: the whole page, or its ``#table`` fragment for HTMX.
+
+    ``form`` is a bound or unbound filter form whose ``filters()`` gives the
+    keyword arguments of ``select`` (None when a field is wrong: the page then
+    says which one instead of showing rows nobody asked for).
+    """
+    filters = form.filters() if form.is_bound else {}
+    rows = None
+    if filters is not None:
+        rows = Paginator(select(**filters), TABLE_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "rows": rows}
+    return render(request, f"{template}#table" if request.htmx else template, context)

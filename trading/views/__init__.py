@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,10 +20,7 @@ from trading.exports import FILL_COLUMNS, ORDER_COLUMNS, export
 from trading.forms import DiffForm, LedgerFilterForm, OrderFilterForm, RollbackForm, StateChangeForm
 from trading.models import Bot
 from trading.services import RollbackRefused, bot_config_rollback, cycle_trigger
-from tradingsite.pages import page, refuse
-
-PAGE_SIZE = 50
-
+from tradingsite.pages import filtered_table, page, refuse
 
 # --- overview and the system state ---------------------------------------------
 
@@ -212,14 +208,7 @@ Select = Callable[..., QuerySet[Any]]
 
 def _ledger(request: HttpRequest, form_class: type[LedgerFilterForm], select: Select, template: str) -> HttpResponse:
     form = form_class(request.GET or None, bots=selectors.bot_names())
-    filters = form.filters() if form.is_bound else {}
-    rows = None
-    if filters is not None:
-        rows = Paginator(select(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "rows": rows}
-    if request.htmx:
-        return render(request, f"{template}#table", context)
-    return render(request, template, context)
+    return filtered_table(request, form, select, template)
 
 
 def _csv(
