@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from django.db import connection
 
@@ -64,23 +67,30 @@ def actors() -> dict[str, Actor]:
     }
 
 
-@pytest.fixture
-def eager_celery(settings):  # type: ignore[no-untyped-def]
-    """Tasks queued on commit run at once, in the test's thread, and raise.
-
-    Set on the Celery app as well as in the settings, because a value another
-    test left on ``app.conf`` hides the Django setting; afterwards the app is
-    given back exactly as it was, so the settings speak for it again.
-    """
+@contextmanager
+def eager_tasks(settings, *, propagate: bool) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Tasks run at once, in the test's thread (raising their errors when
+    ``propagate``). Set on the Celery app as well as in the settings, because a
+    value another test left on ``app.conf`` hides the Django setting; afterwards
+    the app is given back exactly as it was, so the settings speak for it again."""
     from tradingsite.celery import app
 
     keys = ("task_always_eager", "task_eager_propagates")
     saved = {key: app.conf.changes[key] for key in keys if key in app.conf.changes}
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
-    for key in keys:
-        app.conf[key] = True
-    yield
-    for key in keys:
-        app.conf.changes.pop(key, None)
-    app.conf.changes.update(saved)
+    settings.CELERY_TASK_EAGER_PROPAGATES = propagate
+    app.conf["task_always_eager"] = True
+    app.conf["task_eager_propagates"] = propagate
+    try:
+        yield
+    finally:
+        for key in keys:
+            app.conf.changes.pop(key, None)
+        app.conf.changes.update(saved)
+
+
+@pytest.fixture
+def eager_celery(settings):  # type: ignore[no-untyped-def]
+    """Tasks queued on commit run at once, in the test's thread, and raise."""
+    with eager_tasks(settings, propagate=True):
+        yield

@@ -25,6 +25,7 @@ from approvals.models import Approval
 from audit.actors import Actor, Role
 from audit.models import Event
 from audit.services import record
+from tests.conftest import eager_tasks
 from tests.factories import BotConfigFactory, OrderFactory
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram_fixtures import ADMIN, ALLOWED, OPERATOR, VIEWER, BotDriver
@@ -40,12 +41,11 @@ OPERATOR_ACTOR = Actor("operator", Role.OPERATOR)
 
 
 @pytest.fixture
-def eager() -> Iterator[Celery]:
-    """Celery tasks run in process, as soon as they are sent (retries at once)."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield celery_app
-    celery_app.conf.task_always_eager = before
+def eager(settings) -> Iterator[Celery]:  # type: ignore[no-untyped-def]
+    """Celery tasks run in process, as soon as they are sent (retries at once);
+    a task's error is the task's outcome, not the sender's exception."""
+    with eager_tasks(settings, propagate=False):
+        yield celery_app
 
 
 def set_state(value: str) -> None:
