@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -274,6 +274,9 @@ class RefreshReport:
     inserted: int  # of them, rows that were not cached before
     newest_open_time: datetime | None
     gaps: tuple[tuple[datetime, datetime], ...]  # (first, last) missing open times still missing
+    # (first, last) open times known to be all cached once this refresh was done,
+    # the range it checked up to the newest; None when it left holes.
+    complete: tuple[datetime, datetime] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -318,6 +321,7 @@ def refresh(
     since: datetime | None = None,
     source: MarketDataSource | None = None,
     progress: Callable[[int], None] | None = None,
+    complete: tuple[datetime, datetime] | None = None,
 ) -> RefreshReport:
     """Fetch the closed candles missing from the cache up to ``now`` and upsert them.
 
@@ -327,11 +331,21 @@ def refresh(
     ``GAP_LOOKBACK`` cached candles. Each page is stored in its own transaction,
     so an interrupted refresh keeps what it got and the next one resumes.
     ``progress`` is called with the number of candles of each stored page.
+
+    ``complete`` is the :attr:`RefreshReport.complete` of an earlier refresh of
+    the series. Cached candles are never deleted, so while that range still
+    covers what a refresh checks, only the candles after it are counted (one
+    query), and when they are all there nothing is fetched.
     """
     symbol = symbol.upper()
     step = timeframes.delta(timeframe)
     now = now or timezone.now()
     last_closed = timeframes.last_closed_open_time(now, timeframe)
+    if complete is not None and since is None:
+        known = _still_complete(symbol, timeframe, complete, last_closed)
+        if known is not None:
+            return RefreshReport(symbol=symbol, timeframe=timeframe, source=(source or get_source()).name,
+                                 fetched=0, inserted=0, newest_open_time=last_closed, gaps=(), complete=known)
     cached = _cached(symbol, timeframe).filter(open_time__lte=last_closed).aggregate(
         oldest=Min("open_time"), newest=Max("open_time")
     )
@@ -378,7 +392,30 @@ def refresh(
         inserted=inserted,
         newest_open_time=newest_after,
         gaps=tuple(remaining),
+        complete=(check_from, newest_after) if newest_after is not None and not remaining else None,
     )
+
+
+def _still_complete(
+    symbol: str, timeframe: str, complete: tuple[datetime, datetime], last_closed: datetime
+) -> tuple[datetime, datetime] | None:
+    """``complete`` grown to ``last_closed`` when every candle after it is cached
+    and it still covers all that a refresh would check (the last GAP_LOOKBACK
+    candles, or, in a younger cache, everything from its oldest candle); else None."""
+    first, last = complete
+    step = timeframes.delta(timeframe)
+    if last > last_closed:
+        return None
+    after = Q(open_time__gt=last, open_time__lte=last_closed)
+    covers_lookback = first <= last_closed - GAP_LOOKBACK * step
+    if last == last_closed and covers_lookback:
+        return complete
+    # Any candle older than ``first`` (imported since) would be counted too, and
+    # send us the long way.
+    counted = after if covers_lookback else after | Q(open_time__lt=first)
+    if _cached(symbol, timeframe).filter(counted).count() != (last_closed - last) // step:
+        return None
+    return first, last_closed
 
 
 def window(
