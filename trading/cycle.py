@@ -32,7 +32,7 @@ from trading.adapters.errors import ExchangeError, IpBanned, RateLimited
 from trading.candles import Candles, to_decimal
 from trading.execution import live
 from trading.execution.paper import ExecutionResult, OrderRequest, PaperFillModel
-from trading.lease import bot_lease
+from trading.lease import Lease, bot_lease
 from trading.metrics import compute as compute_metrics
 from trading.models import (
     ZERO,
@@ -95,10 +95,10 @@ def paper_fill_model() -> PaperFillModel:
 
 def run_cycle(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     """Run one cycle of ``bot`` at ``now`` (real or simulated time) for ``actor``."""
-    with bot_lease(bot) as held:
-        if not held:
+    with bot_lease(bot) as lease:
+        if not lease:
             return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
-        return _run_claimed(bot, now, actor)
+        return _run_claimed(bot, now, actor, lease)
 
 
 def _skip(
@@ -148,7 +148,7 @@ def _load(bot: Bot) -> BotConfig | None:
     )
 
 
-def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
+def _run_claimed(bot: Bot, now: datetime, actor: Actor, lease: Lease) -> CycleOutcome:
     config = _load(bot)
     if config is None:
         return _skip(bot, now, actor, "no_config", "the bot has no active configuration")
@@ -276,10 +276,9 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
             else:
                 # A paper bot's cash, positions and summary change only in its own
                 # cycles, which the lease serializes, so what was read above still
-                # holds. Claiming the candle takes the row lock and refuses a
-                # candle already handled (a cycle that outlived its lease).
-                if not _claim_candle(bot, candle_time):
-                    raise _AlreadyHandled
+                # holds. Claiming the candle takes the row lock and gives the
+                # lease back when this transaction commits.
+                _claim_candle(bot, candle_time, lease)
                 locked = bot
                 held = [p for p in positions if p.bot_id == bot.pk]
             order = None
@@ -325,10 +324,15 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     except _AlreadyHandled:
         return _skip(bot, now, actor, "no_new_candle",
                      f"candle {candle_time:%Y-%m-%d %H:%M} already handled", config, candle_time)
+    except _LeaseLost:
+        return _skip(bot, now, actor, "locked", "the lease ran out and another cycle of this bot took it",
+                     config, candle_time)
     except IntegrityError:
         # The client order id exists: a duplicated cycle for this candle lost the race.
         return _skip(bot, now, actor, "duplicate_order",
                      f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
+    if not is_live:
+        lease.mark_released()
     failpoints.hit("cycle.after_commit")
     if pending is None:
         return CycleOutcome("done", run.detail, run, order, decision, signal)
@@ -344,12 +348,22 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     return CycleOutcome("done", run.detail, run, sent.order, decision, signal)
 
 
-def _claim_candle(bot: Bot, candle_time: datetime) -> bool:
-    """Mark ``candle_time`` handled by this cycle unless it already is (a
-    conditional update, which also locks the bot's row)."""
+def _claim_candle(bot: Bot, candle_time: datetime, lease: Lease) -> None:
+    """Mark ``candle_time`` handled by this cycle and give the lease back on
+    commit, in one conditional update (which also locks the bot's row).
+
+    Raises :class:`_AlreadyHandled` when the candle already is, and
+    :class:`_LeaseLost` when this cycle outlived its lease and another took it.
+    """
     newer = Q(last_candle_time__isnull=True) | Q(last_candle_time__lt=candle_time)
-    claimed = Bot.objects.filter(newer, pk=bot.pk).update(last_candle_time=candle_time, last_cycle_at=timezone.now())
-    return claimed == 1
+    claimed = Bot.objects.filter(newer, lease.ours()).update(
+        last_candle_time=candle_time, last_cycle_at=timezone.now(), **lease.release_fields(),
+    )
+    if claimed != 1:
+        handled = Bot.objects.filter(pk=bot.pk).values_list("last_candle_time", flat=True).get()
+        if handled is not None and candle_time <= handled:
+            raise _AlreadyHandled
+        raise _LeaseLost
 
 
 def _lock(bot: Bot) -> Bot:
@@ -418,6 +432,10 @@ def _complete(
 
 
 class _AlreadyHandled(Exception):
+    pass
+
+
+class _LeaseLost(Exception):
     pass
 
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -406,16 +406,19 @@ def _still_complete(
     step = timeframes.delta(timeframe)
     if last > last_closed:
         return None
-    after = Q(open_time__gt=last, open_time__lte=last_closed)
-    covers_lookback = first <= last_closed - GAP_LOOKBACK * step
-    if last == last_closed and covers_lookback:
-        return complete
-    # Any candle older than ``first`` (imported since) would be counted too, and
-    # send us the long way.
-    counted = after if covers_lookback else after | Q(open_time__lt=first)
-    if _cached(symbol, timeframe).filter(counted).count() != (last_closed - last) // step:
-        return None
-    return first, last_closed
+    cached = _cached(symbol, timeframe).filter(open_time__lte=last_closed)
+    if first <= last_closed - GAP_LOOKBACK * step:
+        if last == last_closed:
+            return complete
+        # Count only the candles after the range.
+        cached = cached.filter(open_time__gt=last)
+        expected = (last_closed - last) // step
+    else:
+        # A young series (fewer than GAP_LOOKBACK candles from ``first``), which
+        # a refresh checks from its oldest candle: count them all, so that one
+        # imported before ``first`` since then sends us the long way.
+        expected = (last_closed - first) // step + 1
+    return (first, last_closed) if cached.count() == expected else None
 
 
 def window(
