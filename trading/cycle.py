@@ -142,10 +142,10 @@ def _exchange_skip(
 
 def _load(bot: Bot) -> BotConfig | None:
     """The bot's active config, with the bot as it is now and its summary (one query)."""
-    return (
-        BotConfig.objects.select_related("bot", "bot__summary")
-        .filter(bot_id=bot.pk, is_active=True).order_by().first()
-    )
+    try:
+        return BotConfig.objects.select_related("bot", "bot__summary").get(bot_id=bot.pk, is_active=True)
+    except BotConfig.DoesNotExist:  # at most one is active (a constraint)
+        return None
 
 
 def _run_claimed(bot: Bot, now: datetime, actor: Actor, lease: Lease) -> CycleOutcome:
@@ -175,25 +175,30 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor, lease: Lease) -> CycleOu
     limits = RiskLimits.from_dict(config.risk_limits)
     symbol, timeframe = config.symbol, config.timeframe
 
-    # 1. market data
-    known = candles_complete(summary_of(bot), symbol=symbol, timeframe=timeframe)
-    complete = None
-    try:
-        complete = market_data.refresh(symbol, timeframe, now=now, complete=known).complete
-    except ExchangeError as exc:
-        # Carry on with what is cached: the risk engine blocks on a newest
-        # candle that has grown too old (STALE_DATA).
-        record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
-               "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
-        if isinstance(exc, IpBanned):
-            live.pause_on_repeated_bans()
+    # 1. market data. When the cache already holds the window and all that a
+    # refresh checks, one read serves both.
     needed = strategy.lookback(params) + 1
     if limits.atr_scaling:
         needed = max(needed, limits.atr_period + 2)
-    try:
-        candles = market_data.window(symbol, timeframe, needed, now=now)
-    except ExchangeError as exc:
-        return _exchange_skip(bot, now, actor, exc, "market data", config)
+    known = candles_complete(summary_of(bot), symbol=symbol, timeframe=timeframe)
+    cached = market_data.cached_window(symbol, timeframe, needed, now=now, complete=known)
+    if cached is not None:
+        candles, complete = cached
+    else:
+        complete = None
+        try:
+            complete = market_data.refresh(symbol, timeframe, now=now, complete=known).complete
+        except ExchangeError as exc:
+            # Carry on with what is cached: the risk engine blocks on a newest
+            # candle that has grown too old (STALE_DATA).
+            record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
+                   "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
+            if isinstance(exc, IpBanned):
+                live.pause_on_repeated_bans()
+        try:
+            candles = market_data.window(symbol, timeframe, needed, now=now)
+        except ExchangeError as exc:
+            return _exchange_skip(bot, now, actor, exc, "market data", config)
     if len(candles) == 0:
         return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
     last = len(candles) - 1

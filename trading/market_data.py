@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Subquery
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -469,6 +469,46 @@ def window(
     return Candles.from_rows(
         symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows)
     )
+
+
+def cached_window(
+    symbol: str, timeframe: str, n: int, *, now: datetime, complete: tuple[datetime, datetime] | None,
+) -> tuple[Candles, tuple[datetime, datetime]] | None:
+    """The last ``n`` candles closed at ``now``, read in one query, when neither a
+    :func:`refresh` nor :func:`window` would fetch or store anything: the cache
+    holds the whole window, and it reaches back to ``complete`` (the
+    :attr:`RefreshReport.complete` of an earlier refresh; cached candles are
+    never deleted) which still covers all that a refresh checks.
+
+    Returns the candles and ``complete`` grown to the last closed candle, or
+    None: then refresh and take the window as usual.
+    """
+    if complete is None or n < 1:
+        return None
+    symbol = symbol.upper()
+    step = timeframes.delta(timeframe)
+    last_closed = timeframes.last_closed_open_time(now, timeframe)
+    start = last_closed - (n - 1) * step
+    first, last = complete
+    if not last_closed - n * step <= last <= last_closed:
+        return None
+    fields = ["open_time", "open", "high", "low", "close", "volume"]
+    rows_qs = _cached(symbol, timeframe).filter(open_time__lte=last_closed).order_by("-open_time")
+    # A young series (fewer than GAP_LOOKBACK candles from ``first``) is
+    # checked by a refresh from its oldest candle: that must still be ``first``.
+    young = first > last_closed - GAP_LOOKBACK * step
+    if young:
+        oldest = _cached(symbol, timeframe).order_by("open_time").values("open_time")[:1]
+        rows_qs = rows_qs.annotate(oldest=Subquery(oldest))
+        fields.append("oldest")
+    rows = list(rows_qs.values_list(*fields)[:n])
+    rows.reverse()
+    if not (len(rows) == n and rows[0][0] == start and rows[-1][0] == last_closed):
+        return None
+    if young and rows[0][6] != first:
+        return None
+    candles = Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:6]) for r in rows))
+    return candles, (first, last_closed)
 
 
 def freshness(symbol: str, timeframe: str, *, now: datetime) -> Freshness:
