@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, Subquery
+from django.db.models import Max, Min
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -445,14 +446,7 @@ def window(
     first = last_closed - (n - 1) * step
 
     def newest_rows() -> list[tuple[Any, ...]]:
-        rows = list(
-            _cached(symbol, timeframe)
-            .filter(open_time__lte=last_closed)
-            .order_by("-open_time")
-            .values_list("open_time", "open", "high", "low", "close", "volume")[:n]
-        )
-        rows.reverse()
-        return rows
+        return newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
 
     rows = newest_rows()
     # One query when the cache is complete: the n newest end at the last closed
@@ -492,23 +486,76 @@ def cached_window(
     first, last = complete
     if not last_closed - n * step <= last <= last_closed:
         return None
-    fields = ["open_time", "open", "high", "low", "close", "volume"]
-    rows_qs = _cached(symbol, timeframe).filter(open_time__lte=last_closed).order_by("-open_time")
-    # A young series (fewer than GAP_LOOKBACK candles from ``first``) is
-    # checked by a refresh from its oldest candle: that must still be ``first``.
-    young = first > last_closed - GAP_LOOKBACK * step
-    if young:
-        oldest = _cached(symbol, timeframe).order_by("open_time").values("open_time")[:1]
-        rows_qs = rows_qs.annotate(oldest=Subquery(oldest))
-        fields.append("oldest")
-    rows = list(rows_qs.values_list(*fields)[:n])
-    rows.reverse()
+    rows = newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
     if not (len(rows) == n and rows[0][0] == start and rows[-1][0] == last_closed):
         return None
-    if young and rows[0][6] != first:
+    # A young series (fewer than GAP_LOOKBACK candles from ``first``) is
+    # checked by a refresh from its oldest candle: that must still be ``first``.
+    if first > last_closed - GAP_LOOKBACK * step and _any_before(symbol, timeframe, first):
         return None
-    candles = Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:6]) for r in rows))
+    candles = Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows))
     return candles, (first, last_closed)
+
+
+WINDOW_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+
+
+def newest_cached(symbol: str, timeframe: str, *, last_closed: datetime, n: int) -> list[tuple[Any, ...]]:
+    """The ``n`` newest cached candles opened by ``last_closed``, oldest first,
+    as (open_time, open, high, low, close, volume) tuples: exactly what
+    ``values_list(*WINDOW_COLUMNS)`` of that queryset gives.
+
+    Every cycle reads this, and building the query through the ORM takes it
+    longer than the database takes to answer; so the SQL is written out once,
+    and each value goes through the very converters the ORM applies.
+    """
+    sql, columns = _newest_statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (symbol, timeframe, connection.ops.adapt_datetimefield_value(last_closed), n))
+        fetched = cursor.fetchall()
+    rows = []
+    for row in reversed(fetched):
+        values = []
+        for value, (column, converters) in zip(row, columns, strict=True):
+            for convert in converters:
+                value = convert(value, column, connection)
+            values.append(value)
+        rows.append(tuple(values))
+    return rows
+
+
+@functools.cache
+def _newest_statement(vendor: str) -> tuple[str, list[tuple[Col, list[Callable[..., Any]]]]]:
+    quote = connection.ops.quote_name
+    table = Candle._meta.db_table
+    columns = []
+    for name in WINDOW_COLUMNS:
+        column = Col(table, Candle._meta.get_field(name))
+        columns.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+    sql = (
+        f"SELECT {', '.join(quote(name) for name in WINDOW_COLUMNS)} FROM {quote(table)} "
+        f"WHERE {quote('symbol')} = %s AND {quote('timeframe')} = %s AND {quote('open_time')} <= %s "
+        f"ORDER BY {quote('open_time')} DESC LIMIT %s"
+    )
+    return sql, columns
+
+
+@functools.cache
+def _before_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT 1 FROM {quote(Candle._meta.db_table)} WHERE {quote('symbol')} = %s "
+        f"AND {quote('timeframe')} = %s AND {quote('open_time')} < %s LIMIT 1"
+    )
+
+
+def _any_before(symbol: str, timeframe: str, moment: datetime) -> bool:
+    """Whether any candle of the series opened before ``moment`` (one index
+    lookup, written out like the upsert: the ORM costs a cycle more to build
+    this query than the database takes to answer it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_before_sql(), (symbol, timeframe, connection.ops.adapt_datetimefield_value(moment)))
+        return cursor.fetchone() is not None
 
 
 def freshness(symbol: str, timeframe: str, *, now: datetime) -> Freshness:
