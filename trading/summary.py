@@ -136,7 +136,8 @@ def note_candles(
 
 
 def note_sell(summary: BotSummary, fill: Fill, candle_time: datetime | None) -> None:
-    """A SELL ``fill`` with a realised PnL was just stored: take it in (unsaved).
+    """A SELL ``fill`` with a realised PnL was just stored, every one before it
+    taken in already: take it in (unsaved).
 
     ``candle_time`` is its order's candle. The PnL is read back as stored, as
     the cycle read it before.
@@ -164,8 +165,14 @@ def summary_note_sells(bot: Bot, sells: list[Fill], candle_time: datetime | None
     summary = BotSummary.objects.filter(bot=bot).first() if sells else None
     if summary is None:
         return
-    for fill in sells:
-        note_sell(summary, fill, candle_time)
+    times = [summary.last_sell_at, *(fill.filled_at for fill in sells)] if summary.last_sell_at else \
+        [fill.filled_at for fill in sells]
+    if times != sorted(times):
+        # One came in late: the history (which holds them all now) decides.
+        _rebuild_sells(summary)
+    else:
+        for fill in sells:
+            note_sell(summary, fill, candle_time)
     summary.save()
 
 
