@@ -361,11 +361,11 @@ def _positions(bot: Bot) -> list[Position]:
     the ORM does): building this query through the ORM costs a cycle several
     times what running it does.
     """
-    return list(Position.objects.raw(_positions_sql(), [bot.pk, ZERO]))
+    return list(Position.objects.raw(_positions_sql(connection.vendor), [bot.pk, ZERO]))
 
 
 @functools.cache
-def _positions_sql() -> str:
+def _positions_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     pos, bots = quote(Position._meta.db_table), quote(Bot._meta.db_table)
     return (

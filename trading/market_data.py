@@ -541,7 +541,7 @@ def _newest_statement(vendor: str) -> tuple[str, list[tuple[Col, list[Callable[.
 
 
 @functools.cache
-def _before_sql() -> str:
+def _before_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     return (
         f"SELECT 1 FROM {quote(Candle._meta.db_table)} WHERE {quote('symbol')} = %s "
@@ -554,7 +554,7 @@ def _any_before(symbol: str, timeframe: str, moment: datetime) -> bool:
     lookup, written out like the upsert: the ORM costs a cycle more to build
     this query than the database takes to answer it)."""
     with connection.cursor() as cursor:
-        cursor.execute(_before_sql(), (symbol, timeframe, connection.ops.adapt_datetimefield_value(moment)))
+        cursor.execute(_before_sql(connection.vendor), (symbol, timeframe, connection.ops.adapt_datetimefield_value(moment)))
         return cursor.fetchone() is not None
 
 
