@@ -66,7 +66,7 @@ def _child(cycles: int) -> None:
         from trading import state
         from trading.cycle import run_cycle
         from trading.market_data import ReplaySource, refresh
-        from trading.models import Bot, CycleRun, EquitySnapshot, MetricsSnapshot, Position
+        from trading.models import Bot, BotSummary, CycleRun, EquitySnapshot, MetricsSnapshot, Position
         from trading.services import bot_config_create
         from trading.timeframes import from_ms
 
@@ -92,9 +92,12 @@ def _child(cycles: int) -> None:
             assert outcome.status == "done", outcome.message
 
         # The same rows written bare: cycle run, equity and metrics snapshots,
-        # the position and bot updates, and the cycle's event, in one transaction.
+        # the position, bot and bot summary updates (the summary with its full
+        # metrics window, as a cycle saves it), and the cycle's event, in one
+        # transaction.
         bare: list[float] = []
         position = Position.objects.get_or_create(bot=bot, symbol="BTCUSDT")[0]
+        summary = BotSummary.objects.get(bot=bot)
         for i in range(cycles):
             began = time.perf_counter()
             with transaction.atomic():
@@ -108,6 +111,8 @@ def _child(cycles: int) -> None:
                 Position.objects.filter(pk=position.pk).update(last_price=Decimal("105000.01"))
                 Bot.objects.filter(pk=bot.pk).update(last_candle_time=now + timedelta(minutes=i),
                                                      last_cycle_at=now)
+                summary.last_taken_at, summary.last_equity = now, Decimal("10000")
+                summary.save()
                 record("trading.cycle.completed", scheduler, "HOLD → NONE",
                        inputs={"candle_time": now, "indicators": {"sma_fast": 1.0, "sma_slow": 2.0}},
                        result={"verdict": "NONE"}, bot=bot)

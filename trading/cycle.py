@@ -11,6 +11,7 @@ side, and the bot remembers the last candle it acted on).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +20,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import FloatField, Max
-from django.db.models.functions import Cast
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -33,12 +32,13 @@ from trading.adapters.errors import ExchangeError, IpBanned, RateLimited
 from trading.candles import Candles, to_decimal
 from trading.execution import live
 from trading.execution.paper import ExecutionResult, OrderRequest, PaperFillModel
-from trading.lease import bot_lease
+from trading.lease import Lease, bot_lease
 from trading.metrics import compute as compute_metrics
 from trading.models import (
     ZERO,
     Bot,
     BotConfig,
+    BotSummary,
     CycleRun,
     EquitySnapshot,
     Fill,
@@ -51,11 +51,18 @@ from trading.models import (
 from trading.portfolio import Portfolio, PositionState
 from trading.strategies.base import Signal
 from trading.strategies.registry import get_strategy
-
-# Consecutive losing trades are counted among this many recent sells.
-LOSS_LOOKBACK = 50
-# Sharpe/Sortino of a live bot are computed over its recent equity snapshots.
-METRICS_WINDOW = 500
+from trading.summary import (
+    candles_complete,
+    day_start_equity,
+    equity_window,
+    loss_streak,
+    note_candles,
+    note_sell,
+    note_snapshot,
+    summary_of,
+    summary_rebuild,
+    trade_tally,
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,10 @@ def paper_fill_model() -> PaperFillModel:
 
 def run_cycle(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     """Run one cycle of ``bot`` at ``now`` (real or simulated time) for ``actor``."""
-    with bot_lease(bot) as held:
-        if not held:
+    with bot_lease(bot) as lease:
+        if not lease:
             return _skip(bot, now, actor, "locked", "another cycle of this bot is running")
-        return _run_claimed(bot, now, actor)
+        return _run_claimed(bot, now, actor, lease)
 
 
 def _skip(
@@ -133,11 +140,19 @@ def _exchange_skip(
     return outcome
 
 
-def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
-    bot.refresh_from_db()
-    config = BotConfig.objects.filter(bot=bot, is_active=True).first()
+def _load(bot: Bot) -> BotConfig | None:
+    """The bot's active config, with the bot as it is now and its summary (one query)."""
+    try:
+        return BotConfig.objects.select_related("bot", "bot__summary").get(bot_id=bot.pk, is_active=True)
+    except BotConfig.DoesNotExist:  # at most one is active (a constraint)
+        return None
+
+
+def _run_claimed(bot: Bot, now: datetime, actor: Actor, lease: Lease) -> CycleOutcome:
+    config = _load(bot)
     if config is None:
         return _skip(bot, now, actor, "no_config", "the bot has no active configuration")
+    bot = config.bot
     is_live = config.mode == Mode.LIVE
     reconciled = None
     # Without credentials nothing can be read from the account; the
@@ -149,7 +164,9 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
             reconciled = reconcile.bot_reconcile(bot=bot, actor=actor)
         except ExchangeError as exc:
             return _exchange_skip(bot, now, actor, exc, "reconciliation", config)
-        bot.refresh_from_db()
+        # Its fills may have moved the cash, the positions and the summary.
+        config = _load(bot) or config
+        bot = config.bot
     if bot.trading_blocked_reason:
         return _skip(bot, now, actor, "blocked", f"trading blocked: {bot.trading_blocked_reason}", config)
 
@@ -158,23 +175,30 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     limits = RiskLimits.from_dict(config.risk_limits)
     symbol, timeframe = config.symbol, config.timeframe
 
-    # 1. market data
-    try:
-        market_data.refresh(symbol, timeframe, now=now)
-    except ExchangeError as exc:
-        # Carry on with what is cached: the risk engine blocks on a newest
-        # candle that has grown too old (STALE_DATA).
-        record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
-               "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
-        if isinstance(exc, IpBanned):
-            live.pause_on_repeated_bans()
+    # 1. market data. When the cache already holds the window and all that a
+    # refresh checks, one read serves both.
     needed = strategy.lookback(params) + 1
     if limits.atr_scaling:
         needed = max(needed, limits.atr_period + 2)
-    try:
-        candles = market_data.window(symbol, timeframe, needed, now=now)
-    except ExchangeError as exc:
-        return _exchange_skip(bot, now, actor, exc, "market data", config)
+    known = candles_complete(summary_of(bot), symbol=symbol, timeframe=timeframe)
+    cached = market_data.cached_window(symbol, timeframe, needed, now=now, complete=known)
+    if cached is not None:
+        candles, complete = cached
+    else:
+        complete = None
+        try:
+            complete = market_data.refresh(symbol, timeframe, now=now, complete=known).complete
+        except ExchangeError as exc:
+            # Carry on with what is cached: the risk engine blocks on a newest
+            # candle that has grown too old (STALE_DATA).
+            record("trading.market_data.failed", actor, str(exc), inputs={"symbol": symbol,
+                   "timeframe": timeframe, "error": type(exc).__name__}, bot=bot)
+            if isinstance(exc, IpBanned):
+                live.pause_on_repeated_bans()
+        try:
+            candles = market_data.window(symbol, timeframe, needed, now=now)
+        except ExchangeError as exc:
+            return _exchange_skip(bot, now, actor, exc, "market data", config)
     if len(candles) == 0:
         return _skip(bot, now, actor, "no_data", f"no closed {symbol} {timeframe} candles yet", config)
     last = len(candles) - 1
@@ -199,8 +223,10 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     except ExchangeError as exc:
         return _exchange_skip(bot, now, actor, exc, "market data", config, candle_time)
     system_state = state.current().state
-    position = Position.objects.filter(bot=bot, symbol=symbol).first()
-    view = portfolio_view(bot=bot, symbol=symbol, position=position, price=price, now=now)
+    positions = _positions(bot)
+    position = next((p for p in positions if p.bot_id == bot.pk and p.symbol == symbol), None)
+    others = [p for p in positions if p.bot_id != bot.pk]
+    view = portfolio_view(bot=bot, position=position, others=others, price=price, now=now)
     risk_signal = RiskSignal(
         action=signal.action,
         price=price,
@@ -244,9 +270,21 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     pending: Order | None = None
     try:
         with transaction.atomic():
-            locked = Bot.objects.select_for_update().get(pk=bot.pk)
-            if locked.last_candle_time is not None and candle_time <= locked.last_candle_time:
-                raise _AlreadyHandled
+            held: list[Position] | None = None
+            if is_live:
+                # Reconciliation, or an emergency stop's cancels, may book a live
+                # bot's fills outside its lease: read it again under the row lock.
+                locked = _lock(bot)
+                if locked.last_candle_time is not None and candle_time <= locked.last_candle_time:
+                    raise _AlreadyHandled
+            else:
+                # A paper bot's cash, positions and summary change only in its own
+                # cycles, which the lease serializes, so what was read above still
+                # holds. Claiming the candle takes the row lock and gives the
+                # lease back when this transaction commits.
+                _claim_candle(bot, candle_time, lease)
+                locked = bot
+                held = [p for p in positions if p.bot_id == bot.pk]
             order = None
             refusal = None
             if decision.verdict == "ALLOW" and is_live:
@@ -285,14 +323,20 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
             if pending is None:
                 run = _complete(bot=locked, config=config, now=now, actor=actor, candle_time=candle_time,
                                 signal=signal, decision=decision, inputs=inputs, mark=close, order=order,
-                                refusal=refusal)
+                                refusal=refusal, candles=complete,
+                                positions=held if order is None else None, claimed=held is not None)
     except _AlreadyHandled:
         return _skip(bot, now, actor, "no_new_candle",
                      f"candle {candle_time:%Y-%m-%d %H:%M} already handled", config, candle_time)
+    except _LeaseLost:
+        return _skip(bot, now, actor, "locked", "the lease ran out and another cycle of this bot took it",
+                     config, candle_time)
     except IntegrityError:
         # The client order id exists: a duplicated cycle for this candle lost the race.
         return _skip(bot, now, actor, "duplicate_order",
                      f"an order for candle {candle_time:%Y-%m-%d %H:%M} already exists", config, candle_time)
+    if not is_live:
+        lease.mark_released()
     failpoints.hit("cycle.after_commit")
     if pending is None:
         return CycleOutcome("done", run.detail, run, order, decision, signal)
@@ -301,21 +345,74 @@ def _run_claimed(bot: Bot, now: datetime, actor: Actor) -> CycleOutcome:
     if isinstance(sent.error, IpBanned):
         live.pause_on_repeated_bans()
     with transaction.atomic():
-        locked = Bot.objects.select_for_update().get(pk=bot.pk)
+        locked = _lock(bot)
         run = _complete(bot=locked, config=config, now=now, actor=actor, candle_time=candle_time, signal=signal,
                         decision=decision, inputs=inputs, mark=close, order=sent.order, refusal=sent.refusal,
-                        error=sent.error)
+                        error=sent.error, candles=complete)
     return CycleOutcome("done", run.detail, run, sent.order, decision, signal)
+
+
+def _positions(bot: Bot) -> list[Position]:
+    """The bot's own positions and every other bot's open ones, ordered as
+    ``Position.Meta.ordering`` (bot name, symbol) orders them: what
+    ``Position.objects.filter(Q(bot=bot) | Q(quantity__gt=0))`` gives.
+
+    Written out (Django's documented ``raw()``, which converts each column as
+    the ORM does): building this query through the ORM costs a cycle several
+    times what running it does.
+    """
+    return list(Position.objects.raw(_positions_sql(connection.vendor), [bot.pk, ZERO]))
+
+
+@functools.cache
+def _positions_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    pos, bots = quote(Position._meta.db_table), quote(Bot._meta.db_table)
+    return (
+        f"SELECT {pos}.* FROM {pos} INNER JOIN {bots} ON {pos}.{quote('bot_id')} = {bots}.{quote('id')} "
+        f"WHERE {pos}.{quote('bot_id')} = %s OR {pos}.{quote('quantity')} > %s "
+        f"ORDER BY {bots}.{quote('name')} ASC, {pos}.{quote('symbol')} ASC"
+    )
+
+
+def _claim_candle(bot: Bot, candle_time: datetime, lease: Lease) -> None:
+    """Mark ``candle_time`` handled by this cycle and give the lease back on
+    commit, in one conditional update (which also locks the bot's row).
+
+    Raises :class:`_AlreadyHandled` when the candle already is, and
+    :class:`_LeaseLost` when this cycle outlived its lease and another took it.
+    """
+    # ``bot`` was read under the lease, before ``candle_time``: unchanged since,
+    # its candle is older than this one.
+    claimed = Bot.objects.filter(lease.ours(), last_candle_time=bot.last_candle_time).update(
+        last_candle_time=candle_time, last_cycle_at=timezone.now(), **lease.release_fields(),
+    )
+    if claimed != 1:
+        handled = Bot.objects.filter(pk=bot.pk).values_list("last_candle_time", flat=True).get()
+        if handled is not None and candle_time <= handled:
+            raise _AlreadyHandled
+        raise _LeaseLost
+
+
+def _lock(bot: Bot) -> Bot:
+    """The bot's row, locked for the rest of the transaction, with its summary."""
+    return Bot.objects.select_for_update(of=("self",)).select_related("summary").get(pk=bot.pk)
 
 
 def _complete(
     *, bot: Bot, config: BotConfig, now: datetime, actor: Actor, candle_time: datetime, signal: Signal,
     decision: Decision, inputs: dict[str, Any], mark: Decimal, order: Order | None,
     refusal: live.Refusal | None = None, error: ExchangeError | None = None,
+    candles: tuple[datetime, datetime] | None = None, positions: list[Position] | None = None,
+    claimed: bool = False,
 ) -> CycleRun:
     """Snapshot, the cycle's record and its event (inside the caller's transaction,
-    on the locked ``bot`` whose cash is as of after any fill)."""
-    snapshot = _snapshot(bot=bot, symbol=config.symbol, mark=mark, now=now, timeframe=config.timeframe)
+    on the locked ``bot`` whose cash is as of after any fill). ``candles``: the
+    range of the series this cycle found all cached; ``positions``: the bot's
+    positions when known to be current (else read); ``claimed``: the candle is
+    already marked handled (:func:`_claim_candle`)."""
+    snapshot = _snapshot(bot=bot, symbol=config.symbol, mark=mark, now=now, timeframe=config.timeframe,
+                         candles=candles, positions=positions)
     detail = f"equity {snapshot.equity}"
     if refusal is not None:
         detail += f"; live order refused by {refusal.gate}"
@@ -336,7 +433,8 @@ def _complete(
         ],
         detail=detail,
     )
-    Bot.objects.filter(pk=bot.pk).update(last_candle_time=candle_time, last_cycle_at=timezone.now())
+    if not claimed:
+        Bot.objects.filter(pk=bot.pk).update(last_candle_time=candle_time, last_cycle_at=timezone.now())
     record(
         "trading.cycle.completed",
         actor,
@@ -362,6 +460,10 @@ def _complete(
 
 
 class _AlreadyHandled(Exception):
+    pass
+
+
+class _LeaseLost(Exception):
     pass
 
 
@@ -401,43 +503,30 @@ def _position_state(position: Position | None) -> PositionState | None:
     )
 
 
-def portfolio_view(*, bot: Bot, symbol: str, position: Position | None, price: Decimal, now: datetime) -> PortfolioView:
+def portfolio_view(
+    *, bot: Bot, position: Position | None, others: list[Position], price: Decimal, now: datetime,
+) -> PortfolioView:
+    """What the risk engine sees of ``bot`` at ``price``: its cash and position,
+    its peak and day-start equity, the other bots' exposure (their open
+    ``others`` positions) and its recent losing streak."""
     qty = position.quantity if position else ZERO
     cost = position.cost_basis if position else ZERO
     equity = bot.cash + qty * price
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    day_start_equity = (
-        EquitySnapshot.objects.filter(bot=bot, taken_at__lt=day_start)
-        .order_by("-taken_at", "-id")
-        .values_list("equity", flat=True)
-        .first()
-    )
-    other = Position.objects.filter(quantity__gt=0).exclude(bot=bot)
+    summary = summary_of(bot) or summary_rebuild(bot)
     other_exposure = sum(
-        (p.quantity * (p.last_price or p.avg_entry_price) for p in other.only("quantity", "last_price", "avg_entry_price")),
-        ZERO,
+        (p.quantity * (p.last_price or p.avg_entry_price) for p in others if p.quantity > 0), ZERO,
     )
-    recent = list(
-        Fill.objects.filter(bot=bot, side="SELL", realized_pnl__isnull=False)
-        .order_by("-filled_at", "-id")
-        .values_list("realized_pnl", "order__candle_time")[:LOSS_LOOKBACK]
-    )
-    losses = 0
-    for pnl, _ in recent:
-        if pnl >= 0:
-            break
-        losses += 1
-    last_loss = next((when for pnl, when in recent if pnl < 0), None)
+    streak = loss_streak(summary)
     return PortfolioView(
         cash=bot.cash,
         position_qty=qty,
         avg_entry_price=(cost / qty) if qty else ZERO,
         equity=equity,
         peak_equity=max(bot.peak_equity, equity),
-        day_start_equity=day_start_equity if day_start_equity is not None else bot.initial_cash,
+        day_start_equity=day_start_equity(summary, bot=bot, now=now),
         other_exposure=other_exposure,
-        consecutive_losses=losses,
-        last_loss_candle_time=last_loss,
+        consecutive_losses=streak.consecutive_losses,
+        last_loss_candle_time=streak.last_loss_candle_time,
     )
 
 
@@ -478,12 +567,14 @@ def _apply_result(
         realized = portfolio.apply_fill(
             order.symbol, order.side, fill.quantity, fill.price, fill.fee, fill.filled_at
         )
-        Fill.objects.create(
+        stored = Fill.objects.create(
             order=order, bot=bot, symbol=order.symbol, side=order.side, price=fill.price,
             quantity=fill.quantity, quote_quantity=fill.quote_quantity, fee=fill.fee,
             fee_asset=fill.fee_asset, trade_id=fill.trade_id, filled_at=fill.filled_at,
             realized_pnl=realized if order.side == "SELL" else None,
         )
+        if stored.realized_pnl is not None and (summary := summary_of(bot)) is not None:
+            note_sell(summary, stored, order.candle_time)
         filled_qty += fill.quantity
         notional += fill.quote_quantity
         fees += fill.fee
@@ -527,12 +618,18 @@ def _apply_result(
     )
 
 
-def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe: str) -> EquitySnapshot:
-    """Mark the bot's positions, write its equity and metrics snapshots.
+def _snapshot(
+    *, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe: str,
+    candles: tuple[datetime, datetime] | None, positions: list[Position] | None,
+) -> EquitySnapshot:
+    """Mark the bot's positions, write its equity and metrics snapshots, and
+    move its summary on (saved here).
 
-    ``bot`` is the row locked by the cycle, with its cash as of after the fill.
+    ``bot`` is the row locked by the cycle (with its summary), its cash as of
+    after the fill; ``positions`` its positions when the caller knows them.
     """
-    positions = list(Position.objects.filter(bot=bot))
+    if positions is None:
+        positions = list(Position.objects.filter(bot=bot))
     value = ZERO
     unrealized = ZERO
     realized = ZERO
@@ -558,31 +655,30 @@ def _snapshot(*, bot: Bot, symbol: str, mark: Decimal, now: datetime, timeframe:
         realized_pnl=realized, unrealized_pnl=unrealized, fees_paid=fees, peak_equity=peak,
         drawdown=drawdown,
     )
-    _metrics(bot=bot, now=now, timeframe=timeframe)
+    summary = summary_of(bot)
+    adding = summary is None
+    if summary is None:
+        summary = summary_rebuild(bot)
+    else:
+        note_snapshot(summary, snapshot)
+    note_candles(summary, symbol=symbol, timeframe=timeframe, complete=candles)
+    summary.save(force_insert=adding)
+    _metrics(bot=bot, summary=summary, now=now, timeframe=timeframe)
     return snapshot
 
 
-def _metrics(*, bot: Bot, now: datetime, timeframe: str) -> MetricsSnapshot:
+def _metrics(*, bot: Bot, summary: BotSummary, now: datetime, timeframe: str) -> MetricsSnapshot:
+    """Metrics over the summary's window of recent snapshots (and the initial
+    cash before them), all closed trades, and the deepest drawdown ever."""
     # Floats are fine here: metrics are ratios computed in floats anyway.
-    curve = list(
-        EquitySnapshot.objects.filter(bot=bot).order_by("-taken_at", "-id")
-        .annotate(e=Cast("equity", FloatField()), v=Cast("positions_value", FloatField()))
-        .values_list("e", "v")[:METRICS_WINDOW]
-    )
-    curve.reverse()
-    equity = np.array([float(bot.initial_cash)] + [e for e, _ in curve], dtype=np.float64)
-    in_market = sum(1 for _, v in curve if v > 0)
-    pnls = list(
-        Fill.objects.filter(bot=bot, side="SELL", realized_pnl__isnull=False)
-        .order_by("filled_at", "id").values_list("realized_pnl", flat=True)
-    )
-    m = compute_metrics(equity, pnls, timeframes.seconds(timeframe), in_market)
+    curve, in_market = equity_window(summary)
+    equity = np.concatenate(([float(bot.initial_cash)], curve))
+    m = compute_metrics(equity, trade_tally(summary), timeframes.seconds(timeframe), in_market)
     # The window bounds the cost of a cycle; the deepest drawdown ever is kept
-    # exactly by the snapshots themselves.
-    deepest = EquitySnapshot.objects.filter(bot=bot).aggregate(d=Max("drawdown"))["d"] or ZERO
+    # exactly by the summary.
     return MetricsSnapshot.objects.create(
         bot=bot, taken_at=now, total_return=m.total_return,
-        max_drawdown=max(m.max_drawdown, deepest),
+        max_drawdown=max(m.max_drawdown, summary.max_drawdown),
         sharpe=m.sharpe, sortino=m.sortino, win_rate=m.win_rate, profit_factor=m.profit_factor,
         avg_trade=m.avg_trade, exposure=m.exposure, trade_count=m.trade_count,
     )

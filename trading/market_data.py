@@ -31,6 +31,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -281,6 +282,9 @@ class RefreshReport:
     inserted: int  # of them, rows that were not cached before
     newest_open_time: datetime | None
     gaps: tuple[tuple[datetime, datetime], ...]  # (first, last) missing open times still missing
+    # (first, last) open times known to be all cached once this refresh was done,
+    # the range it checked up to the newest; None when it left holes.
+    complete: tuple[datetime, datetime] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -325,6 +329,7 @@ def refresh(
     since: datetime | None = None,
     source: MarketDataSource | None = None,
     progress: Callable[[int], None] | None = None,
+    complete: tuple[datetime, datetime] | None = None,
 ) -> RefreshReport:
     """Fetch the closed candles missing from the cache up to ``now`` and upsert them.
 
@@ -334,11 +339,21 @@ def refresh(
     ``GAP_LOOKBACK`` cached candles. Each page is stored in its own transaction,
     so an interrupted refresh keeps what it got and the next one resumes.
     ``progress`` is called with the number of candles of each stored page.
+
+    ``complete`` is the :attr:`RefreshReport.complete` of an earlier refresh of
+    the series. Cached candles are never deleted, so while that range still
+    covers what a refresh checks, only the candles after it are counted (one
+    query), and when they are all there nothing is fetched.
     """
     symbol = symbol.upper()
     step = timeframes.delta(timeframe)
     now = now or timezone.now()
     last_closed = timeframes.last_closed_open_time(now, timeframe)
+    if complete is not None and since is None:
+        known = _still_complete(symbol, timeframe, complete, last_closed)
+        if known is not None:
+            return RefreshReport(symbol=symbol, timeframe=timeframe, source=(source or get_source()).name,
+                                 fetched=0, inserted=0, newest_open_time=last_closed, gaps=(), complete=known)
     cached = _cached(symbol, timeframe).filter(open_time__lte=last_closed).aggregate(
         oldest=Min("open_time"), newest=Max("open_time")
     )
@@ -385,7 +400,33 @@ def refresh(
         inserted=inserted,
         newest_open_time=newest_after,
         gaps=tuple(remaining),
+        complete=(check_from, newest_after) if newest_after is not None and not remaining else None,
     )
+
+
+def _still_complete(
+    symbol: str, timeframe: str, complete: tuple[datetime, datetime], last_closed: datetime
+) -> tuple[datetime, datetime] | None:
+    """``complete`` grown to ``last_closed`` when every candle after it is cached
+    and it still covers all that a refresh would check (the last GAP_LOOKBACK
+    candles, or, in a younger cache, everything from its oldest candle); else None."""
+    first, last = complete
+    step = timeframes.delta(timeframe)
+    if last > last_closed:
+        return None
+    cached = _cached(symbol, timeframe).filter(open_time__lte=last_closed)
+    if first <= last_closed - GAP_LOOKBACK * step:
+        if last == last_closed:
+            return complete
+        # Count only the candles after the range.
+        cached = cached.filter(open_time__gt=last)
+        expected = (last_closed - last) // step
+    else:
+        # A young series (fewer than GAP_LOOKBACK candles from ``first``), which
+        # a refresh checks from its oldest candle: count them all, so that one
+        # imported before ``first`` since then sends us the long way.
+        expected = (last_closed - first) // step + 1
+    return (first, last_closed) if cached.count() == expected else None
 
 
 def window(
@@ -412,14 +453,7 @@ def window(
     first = last_closed - (n - 1) * step
 
     def newest_rows() -> list[tuple[Any, ...]]:
-        rows = list(
-            _cached(symbol, timeframe)
-            .filter(open_time__lte=last_closed)
-            .order_by("-open_time")
-            .values_list("open_time", "open", "high", "low", "close", "volume")[:n]
-        )
-        rows.reverse()
-        return rows
+        return newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
 
     rows = newest_rows()
     # One query when the cache is complete: the n newest end at the last closed
@@ -436,6 +470,99 @@ def window(
     return Candles.from_rows(
         symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows)
     )
+
+
+def cached_window(
+    symbol: str, timeframe: str, n: int, *, now: datetime, complete: tuple[datetime, datetime] | None,
+) -> tuple[Candles, tuple[datetime, datetime]] | None:
+    """The last ``n`` candles closed at ``now``, read in one query, when neither a
+    :func:`refresh` nor :func:`window` would fetch or store anything: the cache
+    holds the whole window, and it reaches back to ``complete`` (the
+    :attr:`RefreshReport.complete` of an earlier refresh; cached candles are
+    never deleted) which still covers all that a refresh checks.
+
+    Returns the candles and ``complete`` grown to the last closed candle, or
+    None: then refresh and take the window as usual.
+    """
+    if complete is None or n < 1:
+        return None
+    symbol = symbol.upper()
+    step = timeframes.delta(timeframe)
+    last_closed = timeframes.last_closed_open_time(now, timeframe)
+    start = last_closed - (n - 1) * step
+    first, last = complete
+    if not last_closed - n * step <= last <= last_closed:
+        return None
+    rows = newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
+    if not (len(rows) == n and rows[0][0] == start and rows[-1][0] == last_closed):
+        return None
+    # A young series (fewer than GAP_LOOKBACK candles from ``first``) is
+    # checked by a refresh from its oldest candle: that must still be ``first``.
+    if first > last_closed - GAP_LOOKBACK * step and _any_before(symbol, timeframe, first):
+        return None
+    candles = Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows))
+    return candles, (first, last_closed)
+
+
+WINDOW_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+
+
+def newest_cached(symbol: str, timeframe: str, *, last_closed: datetime, n: int) -> list[tuple[Any, ...]]:
+    """The ``n`` newest cached candles opened by ``last_closed``, oldest first,
+    as (open_time, open, high, low, close, volume) tuples: exactly what
+    ``values_list(*WINDOW_COLUMNS)`` of that queryset gives.
+
+    Every cycle reads this, and building the query through the ORM takes it
+    longer than the database takes to answer; so the SQL is written out once,
+    and each value goes through the very converters the ORM applies.
+    """
+    sql, columns = _newest_statement(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (symbol, timeframe, connection.ops.adapt_datetimefield_value(last_closed), n))
+        fetched = cursor.fetchall()
+    rows = []
+    for row in reversed(fetched):
+        values = []
+        for value, (column, converters) in zip(row, columns, strict=True):
+            for convert in converters:
+                value = convert(value, column, connection)
+            values.append(value)
+        rows.append(tuple(values))
+    return rows
+
+
+@functools.cache
+def _newest_statement(vendor: str) -> tuple[str, list[tuple[Col, list[Callable[..., Any]]]]]:
+    quote = connection.ops.quote_name
+    table = Candle._meta.db_table
+    columns = []
+    for name in WINDOW_COLUMNS:
+        column = Col(table, Candle._meta.get_field(name))
+        columns.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+    sql = (
+        f"SELECT {', '.join(quote(name) for name in WINDOW_COLUMNS)} FROM {quote(table)} "
+        f"WHERE {quote('symbol')} = %s AND {quote('timeframe')} = %s AND {quote('open_time')} <= %s "
+        f"ORDER BY {quote('open_time')} DESC LIMIT %s"
+    )
+    return sql, columns
+
+
+@functools.cache
+def _before_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT 1 FROM {quote(Candle._meta.db_table)} WHERE {quote('symbol')} = %s "
+        f"AND {quote('timeframe')} = %s AND {quote('open_time')} < %s LIMIT 1"
+    )
+
+
+def _any_before(symbol: str, timeframe: str, moment: datetime) -> bool:
+    """Whether any candle of the series opened before ``moment`` (one index
+    lookup, written out like the upsert: the ORM costs a cycle more to build
+    this query than the database takes to answer it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_before_sql(connection.vendor), (symbol, timeframe, connection.ops.adapt_datetimefield_value(moment)))
+        return cursor.fetchone() is not None
 
 
 def freshness(symbol: str, timeframe: str, *, now: datetime) -> Freshness:

@@ -41,6 +41,39 @@ NOISE = 1e-12
 
 
 @dataclass(frozen=True)
+class TradeTally:
+    """What the trade figures need from the PnLs of closed trades, kept as
+    running sums so that a live bot need not re-read every trade it ever made.
+    Sums are exact in Decimal, so the order the trades come in does not matter."""
+
+    count: int = 0
+    wins: int = 0
+    gross_profit: Decimal = Decimal("0")
+    gross_loss: Decimal = Decimal("0")  # positive
+    total: Decimal = Decimal("0")
+
+    @classmethod
+    def of(cls, trade_pnls: Sequence[Decimal]) -> TradeTally:
+        pnls = [Decimal(p) for p in trade_pnls]
+        return cls(
+            count=len(pnls),
+            wins=sum(1 for p in pnls if p > 0),
+            gross_profit=sum((p for p in pnls if p > 0), Decimal("0")),
+            gross_loss=-sum((p for p in pnls if p < 0), Decimal("0")),
+            total=sum(pnls, Decimal("0")),
+        )
+
+    def add(self, pnl: Decimal) -> TradeTally:
+        return TradeTally(
+            count=self.count + 1,
+            wins=self.wins + (pnl > 0),
+            gross_profit=self.gross_profit + pnl if pnl > 0 else self.gross_profit,
+            gross_loss=self.gross_loss - pnl if pnl < 0 else self.gross_loss,
+            total=self.total + pnl,
+        )
+
+
+@dataclass(frozen=True)
 class Metrics:
     total_return: Decimal
     max_drawdown: Decimal
@@ -71,12 +104,12 @@ def _ratio(value: float) -> Decimal | None:
 
 def compute(
     equity: Sequence[Decimal] | np.ndarray,
-    trade_pnls: Sequence[Decimal],
+    trade_pnls: Sequence[Decimal] | TradeTally,
     timeframe_seconds: int,
     bars_in_market: int,
 ) -> Metrics:
     """Metrics of an equity curve (one value per bar, oldest first) and of the
-    PnL of each closed trade."""
+    PnL of each closed trade (or their :class:`TradeTally`)."""
     if timeframe_seconds <= 0:
         raise ValueError("timeframe_seconds must be positive")
     if isinstance(equity, np.ndarray):
@@ -106,15 +139,13 @@ def compute(
             if downside > NOISE:
                 sortino = _ratio(mean / downside * scale)
 
-    pnls = [Decimal(p) for p in trade_pnls]
-    count = len(pnls)
+    trades = trade_pnls if isinstance(trade_pnls, TradeTally) else TradeTally.of(trade_pnls)
+    count = trades.count
     win_rate = profit_factor = avg_trade = None
     if count:
-        gross_profit = sum((p for p in pnls if p > 0), Decimal("0"))
-        gross_loss = -sum((p for p in pnls if p < 0), Decimal("0"))
-        win_rate = _quantize(Decimal(sum(1 for p in pnls if p > 0)) / count)
-        profit_factor = _quantize(gross_profit / gross_loss) if gross_loss > 0 else None
-        avg_trade = _quantize(sum(pnls, Decimal("0")) / count)
+        win_rate = _quantize(Decimal(trades.wins) / count)
+        profit_factor = _quantize(trades.gross_profit / trades.gross_loss) if trades.gross_loss > 0 else None
+        avg_trade = _quantize(trades.total / count)
 
     return Metrics(
         total_return=_from_float(total_return),

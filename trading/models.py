@@ -404,6 +404,53 @@ class MetricsSnapshot(models.Model):
         return f"{self.bot} metrics at {self.taken_at:%Y-%m-%d %H:%M}"
 
 
+class BotSummary(models.Model):
+    """What each cycle needs from a bot's history, kept current instead of
+    re-read: the newest equity snapshot and the day-start equity, the deepest
+    drawdown, the recent equity curve of the metrics, the running tallies of
+    closing (SELL) fills for the trade figures and the loss cooldown, and how
+    far its candle series was last found complete.
+
+    Derived data only (see ``trading.summary``): updated in the same transaction
+    as the snapshot or fill that changes it, under the bot's row lock, and
+    rebuilt from the history whenever the row is missing or a row arrives out of
+    time order.
+    """
+
+    bot = models.OneToOneField(Bot, primary_key=True, on_delete=models.CASCADE, related_name="summary")
+    # The newest equity snapshot (by taken_at, then id), and the equity of the
+    # newest one taken before its UTC day began (day_start_at).
+    last_taken_at = models.DateTimeField(null=True, blank=True)
+    last_equity = money_field(null=True, blank=True)
+    day_start_at = models.DateTimeField(null=True, blank=True)
+    day_start_equity = money_field(null=True, blank=True)
+    max_drawdown = models.DecimalField(max_digits=12, decimal_places=8, default=ZERO)
+    # The newest snapshots of the metrics window, oldest first: equity as
+    # float64 and whether anything was held (one byte each).
+    curve = models.BinaryField(default=bytes)
+    curve_in_market = models.BinaryField(default=bytes)
+    # SELL fills with a realised PnL: their tally (count, wins, gross profit and
+    # loss, total, as exact decimal text), the newest one's time, the losing
+    # streak, and how many sells came after the newest loss (None: no loss).
+    trades = models.JSONField(default=dict)
+    last_sell_at = models.DateTimeField(null=True, blank=True)
+    losing_streak = models.PositiveIntegerField(default=0)
+    sells_since_loss = models.PositiveIntegerField(null=True, blank=True)
+    last_loss_candle_time = models.DateTimeField(null=True, blank=True)
+    # The bot's candle series ("BTCUSDT 1m") and the open times its last cycle
+    # found all cached (``market_data.RefreshReport.complete``).
+    candles_series = models.CharField(max_length=32, blank=True)
+    candles_first = models.DateTimeField(null=True, blank=True)
+    candles_last = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "bot_summaries"
+        verbose_name_plural = "bot summaries"
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} summary"
+
+
 class SimulatedClock(models.Model):
     """An accelerated replay clock (the offline demo): when enabled, the
     cycle's "now" is ``sim_start + (real now - real_start) * speed``."""

@@ -73,6 +73,7 @@ from trading.execution.paper import EIGHT_PLACES, ExecutionResult, FillResult, O
 from trading.market_rules import MarketRules
 from trading.models import ZERO, Bot, BotConfig, Fill, Mode, Order, Position, SystemState
 from trading.portfolio import Portfolio, PortfolioError, PositionState
+from trading.summary import summary_note_sells
 from tradingsite.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -676,6 +677,7 @@ def _book(bot: Bot, order: Order, fills: Sequence[OrderFill], *, base: str, quot
     headroom = sum((f.quantity * f.price + f.commission * f.price for f in fills), ZERO) if order.side == "BUY" else ZERO
     portfolio = Portfolio(cash=bot.cash + headroom, positions={order.symbol: held})
     problems: list[str] = []
+    sells: list[Fill] = []
     for fill in fills:
         when = fill.time or at
         fee_quote = _fee_in_quote(fill.commission, fill.commission_asset, fill.price, base, quote)
@@ -690,12 +692,15 @@ def _book(bot: Bot, order: Order, fills: Sequence[OrderFill], *, base: str, quot
             # Kept as the exchange reported it; the books cannot absorb it, so
             # the bot stops until someone looks (the balance check agrees).
             problems.append(f"fill {fill.trade_id} of {order.client_order_id} could not be booked: {exc}")
-        Fill.objects.create(
+        stored = Fill.objects.create(
             order=order, bot=bot, symbol=order.symbol, side=order.side, price=fill.price,
             quantity=fill.quantity, quote_quantity=fill.quantity * fill.price, fee=fill.commission,
             fee_asset=fill.commission_asset or quote, trade_id=fill.trade_id, filled_at=when,
             realized_pnl=realized if order.side == "SELL" else None,
         )
+        if stored.realized_pnl is not None:
+            sells.append(stored)
+    summary_note_sells(bot, sells, order.candle_time)
     state = portfolio.position(order.symbol)
     position.quantity = state.quantity
     position.cost_basis = state.cost_basis
