@@ -53,6 +53,13 @@ def command_line(run: Callable[..., list[dict[str, Any]]], child: Callable[..., 
         emit(run(**options))
 
 
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (``share`` 0.5 for the median)."""
+    ordered = sorted(values)
+    rank = max(1, round(share * len(ordered) + 0.5))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
 def emit(figures: Iterable[dict[str, Any]]) -> None:
     """Print one JSON line per figure (what :func:`run_child` reads back)."""
     for figure in figures:

@@ -8,56 +8,20 @@ bare in one transaction, as a ratio.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from bench._child import command_line, emit, percentile, run_child, throwaway_django
 
 
 def run(*, cycles: int = 1000) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "bench.cycle", "--child", "--cycles", str(cycles)]
-    done = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the cycle benchmark failed:\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, round(share * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def _setup(folder: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-        "TRADING_VAR_DIR": folder,
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
-        "SECURE_HTTPS": "false",
-        "DEBUG": "false",
-        "MARKET_DATA": "replay",
-        "DJANGO_SETTINGS_MODULE": "tradingsite.settings",
-    })
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    return run_child("bench.cycle", "--cycles", cycles, what="cycle benchmark")
 
 
 def _child(cycles: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        _setup(folder)
+    with throwaway_django():
         from django.db import transaction
         from django.utils import timezone
 
@@ -118,8 +82,8 @@ def _child(cycles: int) -> None:
                        result={"verdict": "NONE"}, bot=bot)
             bare.append(time.perf_counter() - began)
 
-        p50, p95 = _percentile(times, 0.50) * 1000, _percentile(times, 0.95) * 1000
-        b50 = _percentile(bare, 0.50) * 1000
+        p50, p95 = percentile(times, 0.50) * 1000, percentile(times, 0.95) * 1000
+        b50 = percentile(bare, 0.50) * 1000
         figures = [
             {"figure": "cycle_latency_p50", "value": round(p50, 2), "unit": "ms", "cycles": cycles,
              "orders": orders, "database": "sqlite"},
@@ -128,21 +92,8 @@ def _child(cycles: int) -> None:
             {"figure": "cycle_to_bare_writes_ratio_p50", "value": round(p50 / b50, 2), "unit": "x",
              "goal": "<= 3"},
         ]
-        for figure in figures:
-            print(json.dumps(figure), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--cycles", type=int, default=1000)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.cycles)
-    else:
-        for figure in run(cycles=args.cycles):
-            print(json.dumps(figure))
+        emit(figures)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(run, _child, __doc__)

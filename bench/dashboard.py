@@ -14,7 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from bench._child import command_line, run_child, throwaway_django
+from bench._child import command_line, percentile, run_child, throwaway_django
 
 BOTS = 5
 
@@ -23,13 +23,6 @@ def run(*, orders: int = 10_000, events: int = 50_000, renders: int = 40) -> lis
     """One dict per figure (render times in milliseconds, query counts)."""
     return run_child("bench.dashboard", "--orders", orders, "--events", events, "--renders", renders,
                      what="dashboard benchmark")
-
-
-def _percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, round(share * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def _build(orders: int, events: int) -> Any:
@@ -152,8 +145,8 @@ def _child(orders: int, events: int, renders: int) -> None:
                 response = client.get("/", **headers)
                 times.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200
-            emit({"figure": f"dashboard.{name}.render_ms", "p50": round(_percentile(times, 0.50), 2),
-                  "p95": round(_percentile(times, 0.95), 2), "renders": renders})
+            emit({"figure": f"dashboard.{name}.render_ms", "p50": round(percentile(times, 0.50), 2),
+                  "p95": round(percentile(times, 0.95), 2), "renders": renders})
 
         first_event = Event.objects.order_by("seq").values_list("seq", flat=True).first()
         pages = ["/", "/system/badge/", "/bots/bench-0/", "/orders/", "/orders/?side=BUY&page=3", "/fills/",
