@@ -94,3 +94,11 @@ def eager_celery(settings):  # type: ignore[no-untyped-def]
     """Tasks queued on commit run at once, in the test's thread, and raise."""
     with eager_tasks(settings, propagate=True):
         yield
+
+
+@pytest.fixture
+def running(db):  # type: ignore[no-untyped-def]
+    """The system is RUNNING (orders may be placed)."""
+    from trading.models import SystemState
+
+    SystemState.objects.update_or_create(id=1, defaults={"state": "RUNNING"})

@@ -19,7 +19,7 @@ from trading.lease import Lease
 from trading.market_data import ReplaySource, refresh
 from trading.metrics import TradeTally
 from trading.metrics import compute as compute_metrics
-from trading.models import Bot, BotSummary, EquitySnapshot, Fill, MetricsSnapshot, SystemState
+from trading.models import Bot, BotSummary, EquitySnapshot, Fill, MetricsSnapshot
 from trading.services import bot_config_create
 from trading.timeframes import from_ms, seconds
 
@@ -44,11 +44,6 @@ def replay(settings):  # type: ignore[no-untyped-def]
     settings.PAPER_FEE_BPS = Decimal("10")
     settings.PAPER_SLIPPAGE_BPS = Decimal("5")
     return ReplaySource()
-
-
-@pytest.fixture
-def running(db):  # type: ignore[no-untyped-def]
-    SystemState.objects.update_or_create(id=1, defaults={"state": "RUNNING"})
 
 
 def closes(replay: ReplaySource, timeframe: str, first: int, count: int) -> list:  # type: ignore[type-arg]

@@ -41,11 +41,6 @@ def replay(settings):  # type: ignore[no-untyped-def]
     return ReplaySource()
 
 
-@pytest.fixture
-def running(db):  # type: ignore[no-untyped-def]
-    SystemState.objects.update_or_create(id=1, defaults={"state": "RUNNING"})
-
-
 def make_bot(symbol: str = "BTCUSDT", timeframe: str = "1m", **limits: object) -> Bot:
     config = BotConfigFactory(
         version=1, symbol=symbol, timeframe=timeframe, strategy="sma_cross",
