@@ -354,10 +354,11 @@ def refresh(
         if known is not None:
             return RefreshReport(symbol=symbol, timeframe=timeframe, source=(source or get_source()).name,
                                  fetched=0, inserted=0, newest_open_time=last_closed, gaps=(), complete=known)
-    cached = _cached(symbol, timeframe).filter(open_time__lte=last_closed).aggregate(
-        oldest=Min("open_time"), newest=Max("open_time")
-    )
-    oldest, newest = cached["oldest"], cached["newest"]
+    # Two single-aggregate queries: each is one index lookup, where MIN and MAX
+    # asked together make SQLite scan the whole series.
+    closed = _cached(symbol, timeframe).filter(open_time__lte=last_closed)
+    oldest = closed.aggregate(oldest=Min("open_time"))["oldest"]
+    newest = closed.aggregate(newest=Max("open_time"))["newest"] if oldest is not None else None
     ranges: list[tuple[datetime, datetime]] = []
     check_from = last_closed
     if newest is None:
