@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from approvals.advisor.services import ADVISORS, advisor_run
 from approvals.models import Approval
 from audit.actors import Actor, Role
-from trading.models import Bot
+from trading.management.lookup import bot_named
 
 
 class Command(BaseCommand):
@@ -26,10 +26,7 @@ class Command(BaseCommand):
         name, advisor = options["bot"], options["advisor"]
         if advisor not in ADVISORS:
             raise CommandError(f"--advisor {advisor!r}: use one of {', '.join(ADVISORS)}")
-        bot = Bot.objects.filter(name=name).first()
-        if bot is None:
-            names = ", ".join(Bot.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(f"no bot named {name!r} (bots: {names})")
+        bot = bot_named(name)
         report = advisor_run(bot=bot, advisor=advisor, actor=Actor(name="command:advise", role=Role.SYSTEM))
         if report.outcome == "refused":
             raise CommandError(f"no proposal: {report.why_none()}")

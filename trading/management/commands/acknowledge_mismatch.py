@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor, Role
-from trading.models import Bot
+from trading.management.lookup import bot_named
 from trading.reconcile import MismatchError, mismatch_acknowledge
 
 
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--note", required=True, help="what was checked, and why trading may go on")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = Bot.objects.filter(name=options["bot"]).first()
-        if bot is None:
-            raise CommandError(f"no bot named {options['bot']!r}")
+        bot = bot_named(options["bot"])
         try:
             mismatches = mismatch_acknowledge(
                 bot=bot, actor=Actor(name="command:acknowledge_mismatch", role=Role.OPERATOR), note=options["note"]

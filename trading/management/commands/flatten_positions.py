@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor, Role
 from trading.live_orders import positions_flatten
-from trading.models import Bot
+from trading.management.lookup import bot_named
 from tradingsite.errors import ServiceError
 
 
@@ -20,9 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--confirm", action="store_true", help="yes, sell it all at market")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = Bot.objects.filter(name=options["bot"]).first()
-        if bot is None:
-            raise CommandError(f"no bot named {options['bot']!r}")
+        bot = bot_named(options["bot"])
         try:
             order = positions_flatten(
                 bot=bot, actor=Actor(name="command:flatten_positions", role=Role.ADMIN), confirm=options["confirm"]

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor, Role
-from trading.models import Bot
+from trading.management.lookup import bot_named
 from trading.reconcile import reconcile
 
 
@@ -21,9 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         bot = None
         if options["bot"]:
-            bot = Bot.objects.filter(name=options["bot"]).first()
-            if bot is None:
-                raise CommandError(f"no bot named {options['bot']!r}")
+            bot = bot_named(options["bot"])
         reports = reconcile(actor=Actor(name="command:reconcile", role=Role.SYSTEM), bot=bot)
         if not reports:
             self.stdout.write("no live bot to reconcile")

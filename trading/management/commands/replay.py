@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.actors import Actor, Role
 from trading import timeframes
 from trading.cycle import run_cycle
-from trading.models import Bot, BotConfig, Candle
+from trading.management.lookup import bot_named
+from trading.models import BotConfig, Candle
 
 
 def parse_time(value: str, flag: str) -> datetime:
@@ -32,9 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", help="last candle (default: the last cached)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = Bot.objects.filter(name=options["bot"]).first()
-        if bot is None:
-            raise CommandError(f"no bot named {options['bot']!r}")
+        bot = bot_named(options["bot"])
         config = BotConfig.objects.filter(bot=bot, is_active=True).first()
         if config is None:
             raise CommandError(f"bot {bot.name} has no active configuration")

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.actors import Actor
 from trading import clock
 from trading.cycle import run_cycle
-from trading.models import Bot
+from trading.management.lookup import bot_named
 
 
 def parse_time(value: str) -> datetime:
@@ -29,10 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="the cycle's time, ISO 8601 UTC (default: the clock's now)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = Bot.objects.filter(name=options["bot"]).first()
-        if bot is None:
-            names = ", ".join(Bot.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(f"no bot named {options['bot']!r} (bots: {names})")
+        bot = bot_named(options["bot"])
         now = parse_time(options["at"]) if options["at"] else clock.now()
         outcome = run_cycle(bot, now, Actor(name="command:run_cycle", role=Actor.system().role))
         if outcome.status == "skipped":

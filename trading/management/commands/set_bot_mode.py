@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor, Role
-from trading.models import Bot, Mode
+from trading.management.lookup import bot_named
+from trading.models import Mode
 from trading.services import ModeChangeRefused, bot_set_mode
 from trading.validation import InvalidInput
 
@@ -21,9 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--note", default="", help="why")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = Bot.objects.filter(name=options["bot"]).first()
-        if bot is None:
-            raise CommandError(f"no bot named {options['bot']!r}")
+        bot = bot_named(options["bot"])
         try:
             config = bot_set_mode(bot=bot, mode=options["mode"], note=options["note"],
                                   actor=Actor(name="command:set_bot_mode", role=Role.ADMIN))
