@@ -56,7 +56,7 @@ from trading.adapters.errors import (
     RequestTimeout,
     TimestampDrift,
 )
-from trading.adapters.exchange_info import rules_from_symbol_info
+from trading.adapters.exchange_info import exchange_decimal, rules_from_symbol_info
 from trading.adapters.types import Balance, Kline, OrderFill, OrderResult
 from trading.market_rules import MarketRules
 
@@ -386,9 +386,9 @@ class BinanceAdapter:
         try:
             return [
                 OrderFill(
-                    price=_dec(t["price"]),
-                    quantity=_dec(t["qty"]),
-                    commission=_dec(t.get("commission", "0")),
+                    price=exchange_decimal(t["price"]),
+                    quantity=exchange_decimal(t["qty"]),
+                    commission=exchange_decimal(t.get("commission", "0")),
                     commission_asset=t.get("commissionAsset", ""),
                     trade_id=str(t["id"]),
                     time=timeframes.from_ms(int(t["time"])) if t.get("time") else None,
@@ -571,13 +571,6 @@ def _iso(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, tz=UTC).isoformat(timespec="seconds")
 
 
-def _dec(value: Any) -> Decimal:
-    result = Decimal(str(value))
-    if not result.is_finite():
-        raise InvalidOperation(f"not a finite number: {value!r}")
-    return result
-
-
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers else None
     if value is None:
@@ -608,11 +601,11 @@ def _kline(row: list[Any]) -> Kline:
     try:
         return Kline(
             open_time=int(row[0]),
-            open=_dec(row[1]),
-            high=_dec(row[2]),
-            low=_dec(row[3]),
-            close=_dec(row[4]),
-            volume=_dec(row[5]),
+            open=exchange_decimal(row[1]),
+            high=exchange_decimal(row[2]),
+            low=exchange_decimal(row[3]),
+            close=exchange_decimal(row[4]),
+            volume=exchange_decimal(row[5]),
             close_time=int(row[6]),
         )
     except (IndexError, TypeError, ValueError, InvalidOperation) as exc:
@@ -623,9 +616,9 @@ def _order(reply: dict[str, Any], *, client_order_id_key: str = "clientOrderId")
     try:
         fills = tuple(
             OrderFill(
-                price=_dec(f["price"]),
-                quantity=_dec(f["qty"]),
-                commission=_dec(f.get("commission", "0")),
+                price=exchange_decimal(f["price"]),
+                quantity=exchange_decimal(f["qty"]),
+                commission=exchange_decimal(f.get("commission", "0")),
                 commission_asset=f.get("commissionAsset", ""),
                 trade_id=str(f.get("tradeId", "")),
             )
@@ -639,10 +632,10 @@ def _order(reply: dict[str, Any], *, client_order_id_key: str = "clientOrderId")
             side=reply.get("side", ""),
             order_type=reply.get("type", ""),
             status=reply["status"],
-            price=_dec(reply.get("price", "0")),
-            orig_qty=_dec(reply.get("origQty", "0")),
-            executed_qty=_dec(reply.get("executedQty", "0")),
-            cumulative_quote_qty=_dec(reply.get("cummulativeQuoteQty", "0")),
+            price=exchange_decimal(reply.get("price", "0")),
+            orig_qty=exchange_decimal(reply.get("origQty", "0")),
+            executed_qty=exchange_decimal(reply.get("executedQty", "0")),
+            cumulative_quote_qty=exchange_decimal(reply.get("cummulativeQuoteQty", "0")),
             fills=fills,
             transact_time=timeframes.from_ms(int(stamp)) if stamp else None,
             raw=reply,

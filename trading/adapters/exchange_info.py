@@ -32,19 +32,21 @@ def rules_from_symbol_info(info: dict[str, Any]) -> MarketRules:
             symbol=info["symbol"],
             base_asset=info.get("baseAsset", ""),
             quote_asset=info.get("quoteAsset", ""),
-            step_size=_dec(lot.get("stepSize", "0")),
-            min_qty=_dec(lot.get("minQty", "0")),
-            max_qty=_dec(lot.get("maxQty", "0")),
-            tick_size=_dec(price.get("tickSize", "0")),
-            min_price=_dec(price.get("minPrice", "0")),
-            max_price=_dec(price.get("maxPrice", "0")),
-            min_notional=_dec(notional.get("minNotional", "0")),
+            step_size=exchange_decimal(lot.get("stepSize", "0")),
+            min_qty=exchange_decimal(lot.get("minQty", "0")),
+            max_qty=exchange_decimal(lot.get("maxQty", "0")),
+            tick_size=exchange_decimal(price.get("tickSize", "0")),
+            min_price=exchange_decimal(price.get("minPrice", "0")),
+            max_price=exchange_decimal(price.get("maxPrice", "0")),
+            min_notional=exchange_decimal(notional.get("minNotional", "0")),
         )
     except (KeyError, InvalidOperation, TypeError) as exc:
         raise ExchangeUnavailable(f"malformed exchange info for {info.get('symbol')!r}: {exc!r}") from exc
 
 
-def _dec(value: Any) -> Decimal:
+def exchange_decimal(value: Any) -> Decimal:
+    """A number as Binance sends it (usually a string) as an exact Decimal;
+    ``InvalidOperation`` unless it is a finite number."""
     result = Decimal(str(value))
     if not result.is_finite():
         raise InvalidOperation(f"not a finite number: {value!r}")
