@@ -31,17 +31,9 @@ from typing import Any
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA = "binance/BTCUSDT-1m.csv.gz"
+SOURCE = REPO_ROOT / "data" / "binance" / "BTCUSDT-1m.csv.gz"  # shipped with the repository
 PARAMS = '{"fast":10,"slow":30}'
 NO_STOPS = {"cooldown_after_losses": 0, "max_drawdown_pct": "1", "daily_loss_limit_pct": "1"}
-
-
-def data_path(name: str) -> Path:
-    """A bundled data file: the repository's ``data/`` first, then ``../shared/data/``."""
-    for base in (REPO_ROOT / "data", REPO_ROOT.parent / "shared" / "data"):
-        if (base / name).exists():
-            return base / name
-    raise FileNotFoundError(f"data file {name!r} is neither in {REPO_ROOT / 'data'} nor in ../shared/data")
 
 
 def best_of(times: int, work: Any) -> float:
@@ -99,7 +91,7 @@ def engine_figures() -> list[dict[str, Any]]:
     from trading.backtest import run
     from trading.candles import load_csv
 
-    candles = load_csv(data_path(DATA), "BTCUSDT", "1m")
+    candles = load_csv(SOURCE, "BTCUSDT", "1m")
     n = len(candles)
     figures = []
     for name, limits in (("default", {}), ("no_stops", NO_STOPS)):
@@ -137,14 +129,13 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": time.perf_c
 
 
 def command_figures() -> list[dict[str, Any]]:
-    source = data_path(DATA)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["DEBUG"] = "true"
     walls, peaks = [], []
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as out:
         command = [
             sys.executable, str(REPO_ROOT / "manage.py"), "backtest", "--strategy", "sma_cross",
-            "--params", PARAMS, "--symbol", "BTCUSDT", "--timeframe", "1m", "--data", str(source),
+            "--params", PARAMS, "--symbol", "BTCUSDT", "--timeframe", "1m", "--data", str(SOURCE),
             "--fee-bps", "10", "--slippage-bps", "0", "--sizing", "fixed_quote:1000", "--out", out,
         ]
         for attempt in range(4):  # one warm-up, then best of 3
@@ -160,7 +151,7 @@ def command_figures() -> list[dict[str, Any]]:
                 peaks.append(report["maxrss_kib"] / 1024)
     from trading.candles import load_csv
 
-    n = len(load_csv(source, "BTCUSDT", "1m"))
+    n = len(load_csv(SOURCE, "BTCUSDT", "1m"))
     wall = min(walls)
     return [
         {"figure": "backtest_command_seconds", "value": round(wall, 3), "unit": "s", "best_of": 3,
