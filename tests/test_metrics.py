@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from trading.metrics import Metrics, compute
+from trading.metrics import Metrics, _max_drawdown, compute
 
 DAY = 86400
 # Returns +10 %, −10 %, +10 %:
@@ -115,3 +115,22 @@ def test_to_dict_writes_decimals_as_strings():
 def test_rejects_inputs_that_make_no_sense(curve, timeframe, bars_in_market):
     with pytest.raises(ValueError):
         compute(curve, [], timeframe, bars_in_market)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_max_drawdown_equals_the_running_peak_formula_bit_for_bit(seed):
+    # The running peak is worked out only up to the curve's highest value;
+    # curves with the top first, last, in between and repeated, all agree.
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    drift = rng.choice([-0.01, 0.0, 0.01])
+    curves = [
+        np.exp(np.cumsum(rng.standard_normal(n) * 0.02 + drift)),
+        rng.integers(1, 5, n) * 0.1,  # few values: ties with the top
+        np.sort(rng.random(n) + 0.5),  # the top last
+        np.sort(rng.random(n) + 0.5)[::-1],  # the top first
+    ]
+    for curve in curves:
+        peaks = np.maximum.accumulate(curve)
+        expected = float(((peaks - curve) / peaks).max())
+        assert np.float64(_max_drawdown(curve)).tobytes() == np.float64(expected).tobytes()

@@ -501,3 +501,74 @@ def test_window_sums_are_numpys_windowed_sums_bit_for_bit():
             expected = sliding_window_view(values, window).sum(axis=1)
             got = window_sums(values, window)
             assert got.tobytes() == expected.tobytes(), window
+
+
+def test_window_sums_bit_for_bit_across_blocks(monkeypatch):
+    # The windows are summed a block of rows at a time; small blocks put many
+    # block edges (and a short last block) inside the series.
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from trading.strategies import indicators
+
+    closes = real("binance/BTCUSDT-1m.csv.gz", "BTCUSDT", "1m").close[:5_000]
+    monkeypatch.setattr(indicators, "_ROWS_PER_BLOCK", 777)
+    for window in (1, 7, 8, 10, 30, 129, 300):
+        expected = sliding_window_view(closes, window).sum(axis=1)
+        assert indicators.window_sums(closes, window).tobytes() == expected.tobytes(), window
+
+
+def test_window_sums_bit_for_bit_over_the_whole_series():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from trading.strategies.indicators import window_sums
+
+    closes = real("binance/BTCUSDT-1m.csv.gz", "BTCUSDT", "1m").close
+    for window in (10, 30, 200):
+        expected = sliding_window_view(closes, window).sum(axis=1)
+        assert window_sums(closes, window).tobytes() == expected.tobytes(), window
+
+
+# --- crossings ------------------------------------------------------------------
+
+
+def candle_by_candle_crossings(a: np.ndarray, b: np.ndarray) -> tuple[list[bool], list[bool]]:
+    """The definition, one candle at a time: the side changes from the last
+    side it was strictly on."""
+    up, down = [], []
+    last = 0
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        tolerance = CROSS_TOLERANCE * abs(y)
+        side = 1 if x - y > tolerance else -1 if x - y < -tolerance else 0
+        up.append(side == 1 and last == -1)
+        down.append(side == -1 and last == 1)
+        last = side or last
+    return up, down
+
+
+# few distinct values, so that levels, NaN (warming up) and runs are common
+_SIDE_VALUES = st.sampled_from([math.nan, -1.0, 0.0, 1.0, 1.0 + 1e-12, 2.0])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_SIDE_VALUES, _SIDE_VALUES), max_size=30))
+def test_crossings_match_the_candle_by_candle_definition(pairs):
+    from trading.strategies.indicators import crossing_indices, crossings
+
+    a = np.array([p[0] for p in pairs], dtype=np.float64)
+    b = np.array([p[1] for p in pairs], dtype=np.float64)
+    up, down = crossings(a, b)
+    assert up.dtype == bool and down.dtype == bool and up.shape == down.shape == a.shape
+    assert (up.tolist(), down.tolist()) == candle_by_candle_crossings(a, b)
+    up_at, down_at = crossing_indices(a, b)
+    assert up_at.tolist() == np.flatnonzero(up).tolist()
+    assert down_at.tolist() == np.flatnonzero(down).tolist()
+
+
+@pytest.mark.parametrize("name,symbol,timeframe", REAL_FILES)
+def test_crossings_match_the_definition_on_real_averages(name, symbol, timeframe):
+    from trading.strategies.indicators import crossings, sma
+
+    close = real(name, symbol, timeframe).close[:20_000]
+    fast, slow = sma(close, 10), sma(close, 30)
+    up, down = crossings(fast, slow)
+    assert (up.tolist(), down.tolist()) == candle_by_candle_crossings(fast, slow)

@@ -37,7 +37,8 @@ def to_decimal(value: float | np.floating[Any] | Decimal | str | int) -> Decimal
 
 
 _POWERS = [10.0**places for places in range(9)]
-_SCALES = [Decimal((0, (1,), -places)) for places in range(9)]  # 1, 0.1, … 1E-8
+# 1, 0.1, … 1E-8, as an object array: one fancy index picks every value's scale
+_SCALES = np.array([Decimal((0, (1,), -places)) for places in range(9)], dtype=object)
 _EXACT = Context(prec=40)  # a 15-digit integer times a power of ten: never rounds
 
 
@@ -66,11 +67,13 @@ def to_decimals(values: np.ndarray) -> list[Decimal]:
             places[found] = p
             whole[found] = k[found]
             pending &= ~found
-    multiply = _EXACT.multiply
-    return [
-        multiply(Decimal(k), _SCALES[p]) if p else Decimal(repr(v))
-        for v, k, p in zip(x.tolist(), whole.astype(np.int64).tolist(), places.tolist(), strict=True)
-    ]
+    # k × 10^-p for every value (the context takes k as an int, exactly): map
+    # runs the calls without a Python loop. The floats that have no such k
+    # (p = 0 here) get theirs from repr after.
+    decimals = list(map(_EXACT.multiply, whole.astype(np.int64).tolist(), _SCALES[places].tolist()))
+    for i in np.flatnonzero(places == 0).tolist():
+        decimals[i] = Decimal(repr(float(x[i])))
+    return decimals
 
 
 @dataclass(frozen=True)

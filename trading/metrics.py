@@ -38,6 +38,7 @@ SECONDS_PER_YEAR = 365 * 86400
 # Per-bar variation below this is float noise (e.g. a curve growing by the
 # same factor every bar), not risk: the ratio would be a meaningless 1e15.
 NOISE = 1e-12
+_ZERO = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,16 @@ class TradeTally:
 
     @classmethod
     def of(cls, trade_pnls: Sequence[Decimal]) -> TradeTally:
-        pnls = [Decimal(p) for p in trade_pnls]
+        pnls = list(map(Decimal, trade_pnls))
+        # Split once, then add up each list (in the trades' order, as ever):
+        # comparing with a Decimal zero is cheaper than with the int 0.
+        profits = [p for p in pnls if p > _ZERO]
+        losses = [p for p in pnls if p < _ZERO]
         return cls(
             count=len(pnls),
-            wins=sum(1 for p in pnls if p > 0),
-            gross_profit=sum((p for p in pnls if p > 0), Decimal("0")),
-            gross_loss=-sum((p for p in pnls if p < 0), Decimal("0")),
+            wins=len(profits),
+            gross_profit=sum(profits, Decimal("0")),
+            gross_loss=-sum(losses, Decimal("0")),
             total=sum(pnls, Decimal("0")),
         )
 
@@ -102,6 +107,25 @@ def _ratio(value: float) -> Decimal | None:
     return _from_float(value) if math.isfinite(value) else None
 
 
+def _max_drawdown(curve: np.ndarray) -> float:
+    """``((peaks - curve) / peaks).max()``, ``peaks`` the running maximum of
+    the (positive, non-empty) curve, bit for bit.
+
+    The running maximum is a slow scalar loop in numpy, and past the curve's
+    highest value it no longer changes: it is needed only up to there. Past
+    it the peak is that value, and the deepest fall from it is at the lowest
+    equity: with the peak fixed, a lower value never gives a smaller rounded
+    (peak - value) / peak, so that one division is the largest of them all.
+    """
+    top = int(np.argmax(curve))  # the first of the highest values
+    head = curve[:top]
+    peaks = np.maximum.accumulate(head)
+    rising = ((peaks - head) / peaks).max(initial=0.0)  # every fall is ≥ 0
+    peak = curve[top]
+    after = (peak - curve[top:].min()) / peak
+    return float(max(rising, after))
+
+
 def compute(
     equity: Sequence[Decimal] | np.ndarray,
     trade_pnls: Sequence[Decimal] | TradeTally,
@@ -126,8 +150,7 @@ def compute(
     sharpe = sortino = None
     if bars:
         total_return = curve[-1] / curve[0] - 1.0
-        peaks = np.maximum.accumulate(curve)
-        max_drawdown = float(((peaks - curve) / peaks).max())
+        max_drawdown = _max_drawdown(curve)
         returns = curve[1:] / curve[:-1] - 1.0
         if returns.shape[0] >= 2:
             scale = math.sqrt(SECONDS_PER_YEAR / timeframe_seconds)

@@ -27,7 +27,7 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
     if window < 1:
         raise ValueError("window must be at least 1")
     if values.shape[0] >= window:
-        out[window - 1 :] = window_sums(values, window) / window
+        np.divide(window_sums(values, window), window, out=out[window - 1 :])
     return out
 
 
@@ -40,54 +40,68 @@ _PAIRWISE_BLOCK = 128
 
 def window_sums(values: np.ndarray, window: int) -> np.ndarray:
     """``sliding_window_view(values, window).sum(axis=1)``, bit for bit: the
-    same additions in the same order, done for all windows at once, column by
-    column, rather than one window at a time (several times faster)."""
+    same additions on the same operands in the same order, done for all
+    windows at once with whole-array operations rather than one window at a
+    time (several times faster)."""
     values = np.ascontiguousarray(values, dtype=np.float64)
     if values.shape[0] < window:
         return np.empty(0, dtype=np.float64)
     rows = values.shape[0] - window + 1
-    # A block of windows at a time, so that the partial sums stay in the cache.
+    # A block of windows at a time, so that the arrays in flight stay in the cache.
     block = _ROWS_PER_BLOCK
-    return np.concatenate([
-        _pairwise_rows(values[first : first + min(block, rows - first) + window - 1], window)
+    total = np.concatenate([
+        _sliding_pairwise(values[first : first + min(block, rows - first) + window - 1], window, {})
         for first in range(0, rows, block)
     ])
+    # numpy's reduction starts from 0 (which turns a sum of -0.0 into 0.0).
+    return np.add(0.0, total, out=total)
 
 
-_ROWS_PER_BLOCK = 16_384
+_ROWS_PER_BLOCK = 32_768
 
 
-def _pairwise_rows(values: np.ndarray, window: int) -> np.ndarray:
-    """The windowed sums of ``values`` (every window inside it)."""
-    rows = values.shape[0] - window + 1
+def _sliding_pairwise(values: np.ndarray, n: int, known: dict[int, np.ndarray]) -> np.ndarray:
+    """``s[q]`` = numpy's pairwise sum of ``values[q : q + n]`` (without the
+    starting 0), for every window inside ``values``.
 
-    def column(i: int) -> np.ndarray:
-        return values[i : i + rows]
-
-    def pairwise(start: int, n: int) -> np.ndarray:
-        if n < 8:
-            total = np.zeros(rows)
-            for i in range(start, start + n):
-                total += column(i)
-            return total
-        if n <= _PAIRWISE_BLOCK:
-            partial = [column(start + j).copy() for j in range(8)]
-            i = 8
-            while i < n - n % 8:
-                for j in range(8):
-                    partial[j] += column(start + i + j)
-                i += 8
-            total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
-                (partial[4] + partial[5]) + (partial[6] + partial[7])
-            )
-            for k in range(i, n):
-                total += column(start + k)
-            return total
+    Neighbouring windows share their inner sums: the partial sum that lane
+    ``j`` of the window at ``q`` builds is the one lane 0 of the window at
+    ``q + j`` builds, and the pair (lanes 2+3) of the window at ``q`` is the
+    pair (lanes 0+1) of the window at ``q + 2``. So each inner sum is worked
+    out once, for every start ``q``, and read shifted. ``known`` keeps the
+    sums already made for this ``values`` (a long run splits into two halves
+    that are often the same length).
+    """
+    if n in known:
+        return known[n]
+    rows = values.shape[0] - n + 1
+    if n < 8:
+        total = np.zeros(rows)
+        for i in range(n):
+            total += values[i : i + rows]
+    elif n <= _PAIRWISE_BLOCK:
+        # lane[q] = values[q] + values[q + 8] + values[q + 16] + … (n // 8 terms,
+        # left to right): the partial sum of lane j of the window at q - j.
+        terms = n // 8
+        length = values.shape[0] - 8 * (terms - 1)
+        lane = values[:length]
+        if terms > 1:
+            lane = lane + values[8 : 8 + length]
+        for k in range(2, terms):
+            lane += values[8 * k : 8 * k + length]
+        pairs = lane[:-1] + lane[1:]  # (0+1) at q; (2+3) is pairs[q + 2], …
+        quads = pairs[:-2] + pairs[2:]  # (0+1)+(2+3) at q; (4+5)+(6+7) is quads[q + 4]
+        total = quads[:rows] + quads[4 : 4 + rows]
+        for k in range(8 * terms, n):  # the rest, one by one
+            total += values[k : k + rows]
+    else:
         half = n // 2
         half -= half % 8
-        return pairwise(start, half) + pairwise(start + half, n - half)
-
-    return 0.0 + pairwise(0, window)
+        first = _sliding_pairwise(values, half, known)
+        second = _sliding_pairwise(values, n - half, known)
+        total = first[:rows] + second[half : half + rows]
+    known[n] = total
+    return total
 
 
 def previous_max(values: np.ndarray, window: int) -> np.ndarray:
@@ -169,15 +183,33 @@ def crossings(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     it was strictly on: below → level → above is one crossing up, on the
     candle that goes above; above → level → above is none.
     """
+    up_at, down_at = crossing_indices(a, b)
+    up = np.zeros(a.shape[0], dtype=bool)
+    up[up_at] = True
+    down = np.zeros(a.shape[0], dtype=bool)
+    down[down_at] = True
+    return up, down
+
+
+def crossing_indices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crossings` as the indices of the candles (ascending) rather than
+    boolean arrays."""
     n = a.shape[0]
     diff = a - b
     tolerance = CROSS_TOLERANCE * np.abs(b)
-    side = np.zeros(n, dtype=np.int8)  # NaN compares False: no side while warming up
-    side[diff > tolerance] = 1
-    side[diff < -tolerance] = -1
-    last_index = np.where(side != 0, np.arange(n), 0)
-    np.maximum.accumulate(last_index, out=last_index)
-    held = side[last_index] if n else side  # the last side it was strictly on
-    before = np.zeros(n, dtype=np.int8)
-    before[1:] = held[:-1]
-    return (held == 1) & (before == -1), (held == -1) & (before == 1)
+    # 1 above, -1 below, 0 level (NaN compares False: no side while warming up)
+    side = (diff > tolerance).view(np.int8) - (diff < -tolerance).view(np.int8)
+    # The side holds in runs. A crossing can only be where a run begins: the
+    # first candle of a run above (below) whose last strictly-sided run before
+    # it, level runs skipped, was below (above). Runs are few next to candles,
+    # so the work past this point is on runs only.
+    begins = np.ones(n, dtype=bool)
+    np.not_equal(side[1:], side[:-1], out=begins[1:])
+    starts = np.flatnonzero(begins)
+    sides = side[starts]
+    sided = sides != 0
+    starts, sides = starts[sided], sides[sided]
+    # two strictly-sided runs in a row are on opposite sides or the same one
+    changed = sides[1:] != sides[:-1]
+    turned, turned_up = starts[1:][changed], sides[1:][changed] == 1
+    return turned[turned_up], turned[~turned_up]

@@ -10,7 +10,7 @@ import numpy as np
 
 from trading.candles import Candles
 from trading.strategies.base import Action, ParamSpec, SignalSeries, Strategy, fmt_price
-from trading.strategies.indicators import crossings, sma
+from trading.strategies.indicators import crossing_indices, sma
 
 
 class SmaCross(Strategy):
@@ -33,7 +33,9 @@ class SmaCross(Strategy):
     def compute(self, candles: Candles, params: dict[str, Any]) -> SignalSeries:
         fast = sma(candles.close, params["fast"])
         slow = sma(candles.close, params["slow"])
-        up, down = crossings(fast, slow)
+        # indices rather than boolean masks: setting a few thousand actions by
+        # index is much cheaper than two passes of masks over every candle
+        up, down = crossing_indices(fast, slow)
         actions = np.zeros(len(candles), dtype=np.int8)
         actions[up] = Action.BUY
         actions[down] = Action.SELL
