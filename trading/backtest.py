@@ -213,7 +213,8 @@ def run(
     # Only the candles of events (and the ones after them) are read one by one:
     # Python lists of just those, since indexing numpy scalars is slow.
     events = events_array.tolist()
-    event_actions = series.actions[events_array].tolist()
+    # (Action(a) raises on a value that is no action, as the loop always did.)
+    event_actions = [_ACTIONS[a] if a in _ACTIONS else Action(a) for a in series.actions[events_array].tolist()]
     event_open_ms = candles.open_time[events_array].tolist()
     event_opened = _utc_times(event_open_ms)
     event_close = candles.close[events_array].tolist()
@@ -231,6 +232,8 @@ def run(
     tf_delta = timedelta(milliseconds=tf_ms)
 
     ledger = _Ledger(settings.initial_cash)
+    ledger_indexes, ledger_exact = ledger.indexes.append, ledger.exact.append
+    ledger_cash, ledger_qty = ledger.cash.append, ledger.qty.append
     block_counts: dict[str, int] = {}
     trades: list[Trade] = []
     peak = settings.initial_cash  # exact: the highest equity snapshot so far
@@ -308,9 +311,8 @@ def run(
             portfolio.cash, qty, avg_entry, equity, max(peak, equity), day_cache[1], ZERO,
             consecutive_losses, last_loss_time,
         )
-        action = _ACTIONS.get(event_actions[count])
         signal = RiskSignal(
-            Action(event_actions[count]) if action is None else action,
+            event_actions[count],
             price,
             candle_open_time,
             tf_seconds,
@@ -351,7 +353,11 @@ def run(
         held = portfolio.positions.get(symbol)
         avg_entry = (held.cost_basis / qty) if held is not None and qty else ZERO
         cash_f, qty_f = float(portfolio.cash), float(qty)
-        ledger.add(t, portfolio.cash, qty, cash_f, qty_f)
+        # ledger.add, inlined (once per fill)
+        ledger_indexes(t)
+        ledger_exact((portfolio.cash, qty))
+        ledger_cash(cash_f)
+        ledger_qty(qty_f)
         # this candle's snapshot, with the holdings after its cycle
         close_t = event_close[count]
         if not (skip_low_marks and cash_f + qty_f * close_t < peak_f * below_peak):

@@ -178,10 +178,13 @@ class PaperFillModel:
             problem = f"fails the exchange filters: {', '.join(failed)}"
         if problem is not None:
             return ExecutionResult("REJECTED", (), problem)
-        if request.side == "BUY":
-            moved = price * (BPS + self.slippage_bps) / BPS
+        slippage = self.slippage_bps
+        if not slippage:
+            moved = price  # moved by 0 bps: the price itself (and no rounding of a long one on the way)
+        elif request.side == "BUY":
+            moved = price * (BPS + slippage) / BPS
         else:
-            moved = price * (BPS - self.slippage_bps) / BPS
+            moved = price * (BPS - slippage) / BPS
         fill_price = _to_price(moved, rules)
         if self.max_volume_fraction is None or available_volume is None:
             quantity, capped = request.quantity, ""  # no volume cap
