@@ -21,7 +21,6 @@ A BLOCK lists every reason that applied: all rules run, none stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -79,8 +78,17 @@ def evaluate(
         return Decision("NONE", None, _ZERO, (found,) if found is not None else (), emergency)
 
     if action == _BUY:
-        side = "BUY"
-        reasons = _run(ctx, _BUY_CHECKS)
+        side, checks = "BUY", _BUY_CHECKS
+    elif action == _SELL:
+        side, checks = "SELL", _SELL_CHECKS
+    else:
+        raise ValueError(f"unknown action {signal.action!r}")
+    reasons = []
+    for check in checks:  # every rule, in order (a plain loop: the cheapest way to call them)
+        if (found := check(ctx)) is not None:
+            reasons.append(found)
+
+    if side == "BUY":
         quantity, caps = rules.size_buy(ctx)
         reasons += caps
         # Without a price or an ATR there is no size to check: those reasons say why.
@@ -88,23 +96,16 @@ def evaluate(
             reasons += rules.exchange_filters(ctx, quantity)
             if quantity > _ZERO and (short := rules.insufficient_balance(ctx, quantity)) is not None:
                 reasons.append(short)
-    elif action == _SELL:
-        side = "SELL"
-        reasons = _run(ctx, _SELL_CHECKS)
+    else:
         quantity = ctx.sellable
         if portfolio.position_qty > _ZERO and price > _ZERO:
             reasons += rules.exchange_filters(ctx, quantity)
-    else:
-        raise ValueError(f"unknown action {signal.action!r}")
 
     for reason in reasons:
         if reason.blocking:
             return Decision("BLOCK", side, _ZERO, tuple(reasons), emergency)
     return Decision("ALLOW", side, quantity, tuple(reasons), emergency)
 
-
-def _run(ctx: rules.Context, checks: tuple[Callable[[rules.Context], Reason | None], ...]) -> list[Reason]:
-    return [reason for check in checks if (reason := check(ctx)) is not None]
 
 
 __all__ = ["DEFAULT_FEE_BPS", "Decision", "PortfolioView", "Reason", "RiskSignal", "evaluate"]

@@ -54,27 +54,27 @@ class MarketRules:
 
     def round_quantity(self, quantity: Decimal) -> Decimal:
         """Largest multiple of the step size not above ``quantity`` (never rounds up)."""
-        if self.step_size <= _ZERO:
-            return quantity
-        power = self._step_power  # type: ignore[attr-defined]
+        power = self._step_power  # type: ignore[attr-defined]  (None unless the step is positive)
         if power is not None and +quantity == quantity:
             quantum, same_exponent = power
-            if same_exponent:
-                return quantity.quantize(self.step_size, ROUND_DOWN)
+            if same_exponent:  # the quantum is the step itself
+                return quantity.quantize(quantum, ROUND_DOWN)
             return quantity.quantize(quantum, ROUND_DOWN).quantize(self.step_size)
+        if self.step_size <= _ZERO:
+            return quantity
         steps = (quantity / self.step_size).to_integral_value(rounding=ROUND_DOWN)
         return (steps * self.step_size).quantize(self.step_size)
 
     def round_price(self, price: Decimal) -> Decimal:
         """Nearest multiple of the tick size."""
-        if self.tick_size <= _ZERO:
-            return price
-        power = self._tick_power  # type: ignore[attr-defined]
+        power = self._tick_power  # type: ignore[attr-defined]  (None unless the tick is positive)
         if power is not None and +price == price:
             quantum, same_exponent = power
-            if same_exponent:
-                return price.quantize(self.tick_size, ROUND_HALF_UP)
+            if same_exponent:  # the quantum is the tick itself
+                return price.quantize(quantum, ROUND_HALF_UP)
             return price.quantize(quantum, ROUND_HALF_UP).quantize(self.tick_size)
+        if self.tick_size <= _ZERO:
+            return price
         ticks = (price / self.tick_size).to_integral_value(rounding=ROUND_HALF_UP)
         return (ticks * self.tick_size).quantize(self.tick_size)
 
