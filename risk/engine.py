@@ -68,7 +68,7 @@ def evaluate(
         raise ValueError("timeframe_seconds must be positive")
     # A price that is not a finite number is refused by INVALID_PRICE, as 0 is.
     price = market_rules.round_price(signal.price) if signal.price.is_finite() else _ZERO
-    closes_at = signal.candle_open_time + rules.seconds(signal.timeframe_seconds)
+    closes_at = signal.candle_open_time + rules.SECONDS[signal.timeframe_seconds]
     emergency = rules.drawdown_breached(portfolio, limits)
     ctx = rules.Context(signal, portfolio, limits, market_rules, now, fee_bps, price, closes_at, emergency)
     action = signal.action

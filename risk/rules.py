@@ -72,17 +72,19 @@ def _reason(code: str, blocking: bool, word: Any, *values: Any) -> Reason:
     return reason_on_read(code, blocking, word, *values)
 
 
-_DELTAS: dict[int, timedelta] = {}
+class _Seconds(dict[int, timedelta]):
+    """``SECONDS[n]`` is ``timedelta(seconds=n)``, made once per whole number
+    n (at most 4096 of them kept): a look-up, cheaper than a call, for the
+    few timeframe lengths that every decision needs."""
 
-
-def seconds(count: int) -> timedelta:
-    """``timedelta(seconds=count)``, made once per distinct whole number."""
-    delta = _DELTAS.get(count) if type(count) is int else None
-    if delta is None:
+    def __missing__(self, count: int) -> timedelta:
         delta = timedelta(seconds=count)
-        if type(count) is int and len(_DELTAS) < 4096:
-            _DELTAS[count] = delta
-    return delta
+        if type(count) is int and len(self) < 4096:
+            self[count] = delta
+        return delta
+
+
+SECONDS = _Seconds()
 
 
 @dataclass(slots=True)
@@ -172,11 +174,10 @@ def stale_data(ctx: Context) -> Reason | None:
     tf = signal.timeframe_seconds
     closes_at = ctx.closes_at
     timeframes = ctx.limits.stale_after_timeframes
-    max_age = seconds(tf * timeframes)
-    flagged = bool(signal.data_stale)
-    too_old = ctx.now - closes_at > max_age
-    if not (flagged or too_old):
+    too_old = ctx.now - closes_at > SECONDS[tf * timeframes]
+    if not too_old and not signal.data_stale:
         return None
+    flagged = bool(signal.data_stale)
     return _reason("STALE_DATA", True, _word_stale, flagged, too_old, closes_at, timeframes, tf, ctx.now)
 
 
@@ -296,7 +297,7 @@ def cooldown(ctx: Context) -> Reason | None:
     if p.last_loss_candle_time is None:
         return _reason("COOLDOWN", True, _word_loss_time_unknown, p.consecutive_losses)
     tf = ctx.signal.timeframe_seconds
-    ends = p.last_loss_candle_time + seconds(tf * limits.cooldown_candles)
+    ends = p.last_loss_candle_time + SECONDS[tf * limits.cooldown_candles]
     if ctx.signal.candle_open_time >= ends:
         return None
     return _reason(
