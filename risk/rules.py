@@ -61,7 +61,9 @@ def pct(value: Decimal) -> str:
 
 # A message is worded when first read, unless one of the Decimals it shows is
 # beyond what ``fmt`` surely formats (not finite, or 10^40 and up): then it is
-# worded at once, so that an error surfaces where it always did.
+# worded at once, so that an error surfaces where it always did. (Reasons that
+# show no Decimal, only states, times and counts, are made with
+# ``reason_on_read`` directly.)
 _DEFER_MAX_ADJUSTED = 40
 
 
@@ -140,7 +142,7 @@ def system_not_running(ctx: Context) -> Reason | None:
     state = ctx.signal.system_state
     if state == "RUNNING":
         return None
-    return _reason("SYSTEM_NOT_RUNNING", True, _word_not_running, state)
+    return reason_on_read("SYSTEM_NOT_RUNNING", True, _word_not_running, state)
 
 
 def _word_not_closed(opened: datetime, closes_at: datetime, now: datetime) -> str:
@@ -154,7 +156,7 @@ def candle_not_closed(ctx: Context) -> Reason | None:
     closes_at = ctx.closes_at
     if ctx.now >= closes_at:
         return None
-    return _reason("CANDLE_NOT_CLOSED", True, _word_not_closed, ctx.signal.candle_open_time, closes_at, ctx.now)
+    return reason_on_read("CANDLE_NOT_CLOSED", True, _word_not_closed, ctx.signal.candle_open_time, closes_at, ctx.now)
 
 
 def _word_stale(flagged: bool, too_old: bool, closes_at: datetime, timeframes: int, tf: int, now: datetime) -> str:
@@ -178,7 +180,7 @@ def stale_data(ctx: Context) -> Reason | None:
     if not too_old and not signal.data_stale:
         return None
     flagged = bool(signal.data_stale)
-    return _reason("STALE_DATA", True, _word_stale, flagged, too_old, closes_at, timeframes, tf, ctx.now)
+    return reason_on_read("STALE_DATA", True, _word_stale, flagged, too_old, closes_at, timeframes, tf, ctx.now)
 
 
 def _word_invalid_price(price: Decimal) -> str:
@@ -223,12 +225,16 @@ def _word_negative(qty: Decimal) -> str:
     return f"position {qty} is negative: spot trading has no short positions"
 
 
+# One reason, the same every time (nothing changes a Reason once made).
+_NOTHING_TO_SELL = Reason("SPOT_ONLY", "nothing to sell: spot trading sells only a held position")
+
+
 def spot_only(ctx: Context) -> Reason | None:
     qty = ctx.portfolio.position_qty
     if qty < ZERO:
         return _reason("SPOT_ONLY", True, _word_negative, qty)
     if ctx.signal.action == _SELL and qty == ZERO:
-        return Reason("SPOT_ONLY", "nothing to sell: spot trading sells only a held position")
+        return _NOTHING_TO_SELL
     return None
 
 
@@ -295,12 +301,12 @@ def cooldown(ctx: Context) -> Reason | None:
     if limits.cooldown_after_losses == 0 or p.consecutive_losses < limits.cooldown_after_losses:
         return None
     if p.last_loss_candle_time is None:
-        return _reason("COOLDOWN", True, _word_loss_time_unknown, p.consecutive_losses)
+        return reason_on_read("COOLDOWN", True, _word_loss_time_unknown, p.consecutive_losses)
     tf = ctx.signal.timeframe_seconds
     ends = p.last_loss_candle_time + SECONDS[tf * limits.cooldown_candles]
     if ctx.signal.candle_open_time >= ends:
         return None
-    return _reason(
+    return reason_on_read(
         "COOLDOWN", True, _word_cooldown,
         p.consecutive_losses, limits.cooldown_after_losses, limits.cooldown_candles, ends,
     )

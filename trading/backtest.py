@@ -287,8 +287,9 @@ def run(
                     )
             # qty ≥ 0, so the highest mark is at the highest close
             if not (skip_low_marks and cash_f + qty_f * top_close < peak_f * below_peak):
-                peak = max(peak, portfolio.cash + qty * to_decimal(top_close))
-                peak_f = float(peak)
+                mark = portfolio.cash + qty * to_decimal(top_close)
+                if mark > peak:  # peak = max(peak, mark)
+                    peak, peak_f = mark, float(mark)
             marked_until = t - 1
 
         open_ms = event_open_ms[count]
@@ -308,7 +309,7 @@ def run(
             day_cache = (midnight_ms, day_equity)
         system_state = "RUNNING" if halted_at_index is None or halted_at_index > t else "EMERGENCY_STOP"
         view = PortfolioView(
-            portfolio.cash, qty, avg_entry, equity, max(peak, equity), day_cache[1], ZERO,
+            portfolio.cash, qty, avg_entry, equity, equity if equity > peak else peak, day_cache[1], ZERO,
             consecutive_losses, last_loss_time,
         )
         signal = RiskSignal(
@@ -361,8 +362,9 @@ def run(
         # this candle's snapshot, with the holdings after its cycle
         close_t = event_close[count]
         if not (skip_low_marks and cash_f + qty_f * close_t < peak_f * below_peak):
-            peak = max(peak, portfolio.cash + qty * to_decimal(close_t))
-            peak_f = float(peak)
+            mark = portfolio.cash + qty * to_decimal(close_t)
+            if mark > peak:  # peak = max(peak, mark)
+                peak, peak_f = mark, float(mark)
         marked_until = t
 
     # Close what is still open at the last candle's close.
