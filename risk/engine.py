@@ -107,5 +107,4 @@ def evaluate(
     return Decision("ALLOW", side, quantity, tuple(reasons), emergency)
 
 
-
 __all__ = ["DEFAULT_FEE_BPS", "Decision", "PortfolioView", "Reason", "RiskSignal", "evaluate"]

@@ -232,8 +232,6 @@ def run(
     tf_delta = timedelta(milliseconds=tf_ms)
 
     ledger = _Ledger(settings.initial_cash)
-    ledger_indexes, ledger_exact = ledger.indexes.append, ledger.exact.append
-    ledger_cash, ledger_qty = ledger.cash.append, ledger.qty.append
     block_counts: dict[str, int] = {}
     trades: list[Trade] = []
     peak = settings.initial_cash  # exact: the highest equity snapshot so far
@@ -354,11 +352,7 @@ def run(
         held = portfolio.positions.get(symbol)
         avg_entry = (held.cost_basis / qty) if held is not None and qty else ZERO
         cash_f, qty_f = float(portfolio.cash), float(qty)
-        # ledger.add, inlined (once per fill)
-        ledger_indexes(t)
-        ledger_exact((portfolio.cash, qty))
-        ledger_cash(cash_f)
-        ledger_qty(qty_f)
+        ledger.add(t, portfolio.cash, qty, cash_f, qty_f)
         # this candle's snapshot, with the holdings after its cycle
         close_t = event_close[count]
         if not (skip_low_marks and cash_f + qty_f * close_t < peak_f * below_peak):
