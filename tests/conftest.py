@@ -33,6 +33,19 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture
+def replay(settings):  # type: ignore[no-untyped-def]
+    """Cycles read the bundled candles (the replay source): fee 0.1 %, no slippage."""
+    from decimal import Decimal
+
+    from trading.market_data import ReplaySource
+
+    settings.MARKET_DATA = "replay"
+    settings.PAPER_FEE_BPS = Decimal("10")
+    settings.PAPER_SLIPPAGE_BPS = Decimal("0")
+    return ReplaySource()
+
+
+@pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 

@@ -21,14 +21,6 @@ from trading.timeframes import from_ms
 PARAMS = {"fast": 10, "slow": 30}
 
 
-@pytest.fixture
-def replay(settings):  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA = "replay"
-    settings.PAPER_FEE_BPS = Decimal("10")
-    settings.PAPER_SLIPPAGE_BPS = Decimal("0")
-    return ReplaySource()
-
-
 def make_bot() -> Bot:
     return BotConfigFactory(symbol="BTCUSDT", timeframe="1m", strategy="sma_cross", strategy_params=PARAMS).bot
 

@@ -39,11 +39,10 @@ FIELDS = (
 
 
 @pytest.fixture
-def replay(settings):  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA = "replay"
-    settings.PAPER_FEE_BPS = Decimal("10")
+def replay(replay, settings):  # type: ignore[no-untyped-def]
+    # with slippage, so that fill prices are not the candles' opens
     settings.PAPER_SLIPPAGE_BPS = Decimal("5")
-    return ReplaySource()
+    return replay
 
 
 def closes(replay: ReplaySource, timeframe: str, first: int, count: int) -> list:  # type: ignore[type-arg]

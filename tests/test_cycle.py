@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -31,14 +30,6 @@ from trading.timeframes import from_ms
 
 SCHEDULER = Actor.scheduler()
 ADMIN = Actor("admin", Role.ADMIN)
-
-
-@pytest.fixture
-def replay(settings):  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA = "replay"
-    settings.PAPER_FEE_BPS = Decimal("10")
-    settings.PAPER_SLIPPAGE_BPS = Decimal("0")
-    return ReplaySource()
 
 
 def make_bot(symbol: str = "BTCUSDT", timeframe: str = "1m", **limits: object) -> Bot:
