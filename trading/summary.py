@@ -165,8 +165,9 @@ def summary_note_sells(bot: Bot, sells: list[Fill], candle_time: datetime | None
     summary = BotSummary.objects.filter(bot=bot).first() if sells else None
     if summary is None:
         return
-    times = [summary.last_sell_at, *(fill.filled_at for fill in sells)] if summary.last_sell_at else \
-        [fill.filled_at for fill in sells]
+    times = [fill.filled_at for fill in sells]
+    if summary.last_sell_at is not None:
+        times.insert(0, summary.last_sell_at)
     if times != sorted(times):
         # One came in late: the history (which holds them all now) decides.
         _rebuild_sells(summary)
