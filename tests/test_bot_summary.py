@@ -4,8 +4,9 @@ on it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from trading.models import Bot, BotSummary, EquitySnapshot, Fill, MetricsSnapsho
 from trading.services import bot_config_create
 from trading.timeframes import from_ms, seconds
 
+# 05:30 ahead of UTC: its day begins at 18:30 UTC the day before
+KOLKATA = ZoneInfo("Asia/Kolkata")
 METRICS = ("total_return", "max_drawdown", "sharpe", "sortino", "win_rate", "profit_factor", "avg_trade",
            "exposure", "trade_count")
 # Each statement of a paper HOLD cycle with its candles cached, on a series
@@ -89,7 +92,7 @@ def latest_metrics(bot: Bot) -> dict[str, object]:
 
 
 def day_start_from_history(bot: Bot, now) -> Decimal:  # type: ignore[no-untyped-def]
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     found = (EquitySnapshot.objects.filter(bot=bot, taken_at__lt=day_start).order_by("-taken_at", "-id")
              .values_list("equity", flat=True).first())
     return found if found is not None else bot.initial_cash
@@ -131,7 +134,9 @@ def test_the_summary_and_metrics_stay_what_the_history_gives(replay, running, mo
         assert_as_history(bot)
         assert latest_metrics(bot) == metrics_from_history(bot, "15m")
         kept = stored(bot)
-        for moment in (now, now + timedelta(days=1), now - timedelta(days=1), now - timedelta(days=3)):
+        # the day is the UTC day, whatever zone the time is given in
+        for moment in (now, now + timedelta(days=1), now - timedelta(days=1), now - timedelta(days=3),
+                       now.astimezone(KOLKATA)):
             assert summary.day_start_equity(kept, bot=bot, now=moment) == day_start_from_history(bot, moment)
         streak = summary.loss_streak(kept)
         assert (streak.consecutive_losses, streak.last_loss_candle_time) == streak_from_history(bot)

@@ -55,9 +55,9 @@ def summary_of(bot: Bot) -> BotSummary | None:
 
 
 def day_start_equity(summary: BotSummary, *, bot: Bot, now: datetime) -> Decimal:
-    """Equity of the newest snapshot taken before ``now``'s day began (the
+    """Equity of the newest snapshot taken before ``now``'s UTC day began (the
     initial cash when there is none)."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = _midnight(now)
     if summary.last_taken_at is None:
         found = None
     elif summary.last_taken_at < day_start:
