@@ -57,15 +57,7 @@ def summary_of(bot: Bot) -> BotSummary | None:
 def day_start_equity(summary: BotSummary, *, bot: Bot, now: datetime) -> Decimal:
     """Equity of the newest snapshot taken before ``now``'s UTC day began (the
     initial cash when there is none)."""
-    day_start = _midnight(now)
-    if summary.last_taken_at is None:
-        found = None
-    elif summary.last_taken_at < day_start:
-        found = summary.last_equity
-    elif summary.day_start_at == day_start:
-        found = summary.day_start_equity
-    else:  # a day before the newest snapshot's: only the history knows
-        found = _equity_before(bot.pk, day_start)
+    found = _equity_before_day(summary, _midnight(now))
     return found if found is not None else bot.initial_cash
 
 
@@ -110,12 +102,7 @@ def note_snapshot(summary: BotSummary, snapshot: EquitySnapshot) -> None:
         return
     day = _midnight(taken_at)
     if summary.day_start_at != day:
-        if summary.last_taken_at is None:
-            summary.day_start_equity = None
-        elif summary.last_taken_at < day:
-            summary.day_start_equity = summary.last_equity
-        else:
-            summary.day_start_equity = _equity_before(summary.bot_id, day)
+        summary.day_start_equity = _equity_before_day(summary, day)
         summary.day_start_at = day
     summary.last_taken_at = taken_at
     summary.last_equity = snapshot.equity
@@ -226,6 +213,18 @@ def _set_tally(summary: BotSummary, tally: TradeTally) -> None:
     # Decimal text, exact (SQLite would keep a decimal column as a float).
     summary.trades = {"count": tally.count, "wins": tally.wins, "gross_profit": str(tally.gross_profit),
                       "gross_loss": str(tally.gross_loss), "total": str(tally.total)}
+
+
+def _equity_before_day(summary: BotSummary, day: datetime) -> Decimal | None:
+    """Equity of the newest snapshot taken before ``day`` (a UTC midnight), None
+    when there is none: from the summary when it knows, else from the history."""
+    if summary.last_taken_at is None:
+        return None
+    if summary.last_taken_at < day:
+        return summary.last_equity
+    if summary.day_start_at == day:
+        return summary.day_start_equity
+    return _equity_before(summary.bot_id, day)  # a day before the newest snapshot's
 
 
 def _equity_before(bot_id: int, moment: datetime) -> Decimal | None:
