@@ -457,20 +457,24 @@ def window(
         return newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
 
     rows = newest_rows()
-    # One query when the cache is complete: the n newest end at the last closed
-    # candle and follow one another without a hole.
-    complete = (
-        len(rows) == n and rows[0][0] == first and rows[-1][0] == last_closed
-    )
-    if not complete:
+    # One query when the cache is complete.
+    if not _whole_window(rows, n, first=first, last_closed=last_closed):
         source = source or get_source()
         for start, end in gaps(symbol, timeframe, start=first, end=last_closed):
             for page in source.closed_candles(symbol, timeframe, start=start, end=end, now=now):
                 store_candles(symbol=symbol, timeframe=timeframe, rows=page, source=source.name, now=now)
         rows = newest_rows()
-    return Candles.from_rows(
-        symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows)
-    )
+    return _candles_of(symbol, timeframe, rows)
+
+
+def _whole_window(rows: list[tuple[Any, ...]], n: int, *, first: datetime, last_closed: datetime) -> bool:
+    """The ``n`` newest rows (:func:`newest_cached`) are the whole window: they
+    end at the last closed candle and follow one another without a hole."""
+    return len(rows) == n and rows[0][0] == first and rows[-1][0] == last_closed
+
+
+def _candles_of(symbol: str, timeframe: str, rows: list[tuple[Any, ...]]) -> Candles:
+    return Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows))
 
 
 def cached_window(
@@ -495,14 +499,13 @@ def cached_window(
     if not last_closed - n * step <= last <= last_closed:
         return None
     rows = newest_cached(symbol, timeframe, last_closed=last_closed, n=n)
-    if not (len(rows) == n and rows[0][0] == start and rows[-1][0] == last_closed):
+    if not _whole_window(rows, n, first=start, last_closed=last_closed):
         return None
     # A young series (fewer than GAP_LOOKBACK candles from ``first``) is
     # checked by a refresh from its oldest candle: that must still be ``first``.
     if first > last_closed - GAP_LOOKBACK * step and _any_before(symbol, timeframe, first):
         return None
-    candles = Candles.from_rows(symbol, timeframe, ((timeframes.to_ms(r[0]), *r[1:]) for r in rows))
-    return candles, (first, last_closed)
+    return _candles_of(symbol, timeframe, rows), (first, last_closed)
 
 
 WINDOW_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
